@@ -1,0 +1,65 @@
+/**
+ * artifact-vfs: one Node-fs-compatible filesystem over local disk, memory and object stores, with
+ * ZenML's Artifact Store API on top.
+ */
+export { fs, vfs } from './default-vfs.js';
+export { fileio } from './fileio.js';
+
+export { FsError, fsError, isFsError, toFsError, errorCode } from './core/errors.js';
+export { registerSecret, scrub } from './core/secrets.js';
+export {
+  canonicalScheme,
+  formatLocation,
+  isDotLike,
+  isWithin,
+  parseLocation,
+  registerScheme,
+  type Location,
+  type PathInput,
+} from './core/uri.js';
+export { VfsDirent, VfsStats } from './core/stats.js';
+
+export type { FsAdapter, FsPromisesApi, NodeFs } from './fs/types.js';
+export { CALLBACK_METHODS, PROMISE_METHODS, SYNC_METHODS } from './fs/types.js';
+
+export type {
+  Backend,
+  ByteRange,
+  Capabilities,
+  ListOptions,
+  ListPage,
+  ObjectMeta,
+  ObjectWriter,
+  WriteOptions,
+} from './backend/types.js';
+export { createFsAdapter, type CreateFsAdapterOptions } from './backend/create-fs-adapter.js';
+export { MemoryBackend, type MemoryBackendOptions } from './backend/memory-backend.js';
+
+export { MountTable, type MountInfo, type MountOptions } from './vfs/mount-table.js';
+
+export { ArtifactStore, createStore as createStoreWith, type StoreOptions } from './store/artifact-store.js';
+export { ArtifactFile, FileOps, type OpenMode, type WalkEntry, type WalkOptions } from './store/file-ops.js';
+export {
+  defineFlavor,
+  importOptional,
+  redactConfig,
+  validateConfig,
+  type ConfigField,
+  type ConfigSchema,
+  type Flavor,
+  type FlavorInstance,
+} from './store/flavor.js';
+export { FlavorRegistry } from './store/registry.js';
+export {
+  configDir,
+  defaultLocalStorePath,
+  defaultRegistry,
+  getDefaultStore,
+  getFlavor,
+  listFlavors,
+  openStore as createStore,
+  registerFlavor,
+} from './store/defaults.js';
+
+export { localFlavor, localFs } from '../adapters/local/index.js';
+export { memoryFlavor, createMemoryFs, sharedMemoryFs } from '../adapters/memory/index.js';

@@ -1,0 +1,401 @@
+/**
+ * ZenML's filesystem operations (`open, copyfile, exists, glob, isdir, listdir, makedirs, mkdir,
+ * remove, rename, rmtree, stat, walk`, plus `size`), written once over any FsAdapter. The
+ * ArtifactStore facade binds them to a store root; `fileio` binds them to the default mount table.
+ */
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import picomatch from 'picomatch';
+import { errorCode, fsError, toFsError } from '../core/errors.js';
+import type { FsAdapter } from '../fs/types.js';
+
+export type OpenMode = 'r' | 'rb' | 'w' | 'wb' | 'a' | 'ab' | 'x' | 'xb';
+
+export interface WalkOptions {
+  /** Yield a directory before its subdirectories (default true). Pruning `dirnames` works top-down. */
+  topdown?: boolean;
+  /** Called with errors from listing a directory; without it they are skipped, as os.walk does. */
+  onerror?: (err: Error) => void;
+}
+
+/** A walk step: the directory, its subdirectory names, its file names (both sorted). */
+export type WalkEntry = [dirpath: string, dirnames: string[], filenames: string[]];
+
+/**
+ * An open artifact file. Reading modes stream from the store; writing modes stream into it and
+ * commit on `close()` (on object stores nothing is visible before then).
+ */
+export class ArtifactFile {
+  readonly path: string;
+  readonly mode: OpenMode;
+  readonly #fs: FsAdapter;
+  #readable: Readable | undefined;
+  #writable: Writable | undefined;
+  #done: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(fs: FsAdapter, path: string, mode: OpenMode) {
+    this.#fs = fs;
+    this.path = path;
+    this.mode = mode;
+  }
+
+  get binary(): boolean {
+    return this.mode.endsWith('b');
+  }
+
+  get writable(): boolean {
+    return !this.mode.startsWith('r');
+  }
+
+  /** @internal Opens the underlying stream; rejects with the fs error (ENOENT, EISDIR, EEXIST…). */
+  async _open(): Promise<this> {
+    if (this.writable) {
+      const flags = this.mode.startsWith('a') ? 'a' : this.mode.startsWith('x') ? 'wx' : 'w';
+      const w = this.#fs.createWriteStream(this.path, { flags });
+      this.#done = new Promise<void>((resolve, reject) => {
+        w.once('close', resolve);
+        w.once('error', reject);
+      });
+      this.#done.catch(() => undefined);
+      await opened(w);
+      this.#writable = w;
+    } else {
+      const r = this.#fs.createReadStream(this.path);
+      await opened(r);
+      this.#readable = r;
+    }
+    return this;
+  }
+
+  /** The stream itself: a Readable for read modes, a Writable for write modes. */
+  stream(): Readable | Writable {
+    return (this.#readable ?? this.#writable)!;
+  }
+
+  /** Reads everything left: a string in text mode, a Buffer in binary mode. */
+  async read(): Promise<string | Buffer> {
+    if (!this.#readable)
+      throw fsError('EBADF', {
+        syscall: 'read',
+        path: this.path,
+        detail: `file opened with mode '${this.mode}'`,
+      });
+    const chunks: Buffer[] = [];
+    for await (const c of this.#readable) chunks.push(c as Buffer);
+    const buf = Buffer.concat(chunks);
+    return this.binary ? buf : buf.toString('utf8');
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    if (!this.#readable) throw fsError('EBADF', { syscall: 'read', path: this.path });
+    for await (const c of this.#readable) yield c as Buffer;
+  }
+
+  /** Writes data, waiting for backpressure to clear. */
+  async write(data: string | Uint8Array): Promise<void> {
+    const w = this.#writable;
+    if (!w || this.#closed)
+      throw fsError('EBADF', {
+        syscall: 'write',
+        path: this.path,
+        detail: `file opened with mode '${this.mode}'`,
+      });
+    const ok = w.write(typeof data === 'string' ? Buffer.from(data) : data);
+    if (!ok) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          w.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          w.off('drain', onDrain);
+          reject(err);
+        };
+        w.once('drain', onDrain);
+        w.once('error', onError);
+      });
+    }
+  }
+
+  /** Commits a write (or releases a read). A failed commit rejects and leaves nothing behind. */
+  async close(): Promise<void> {
+    if (this.#closed) return this.#done;
+    this.#closed = true;
+    if (this.#writable) {
+      this.#writable.end();
+      await this.#done;
+    } else this.#readable?.destroy();
+  }
+
+  /** Abandons a write: nothing is committed. */
+  async abort(reason?: Error): Promise<void> {
+    this.#closed = true;
+    this.#writable?.destroy(reason ?? new Error('aborted'));
+    await this.#done?.catch(() => undefined);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Resolves once a stream has opened its target ('ready' in node:fs, 'open' in memfs), or rejects. */
+function opened(stream: Readable | Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      stream.off('ready', done);
+      stream.off('open', done);
+      stream.off('error', fail);
+      resolve();
+    };
+    const fail = (err: Error): void => {
+      stream.off('ready', done);
+      stream.off('open', done);
+      reject(err);
+    };
+    stream.once('ready', done);
+    stream.once('open', done);
+    stream.once('error', fail);
+  });
+}
+
+const GLOB_CHARS = /[*?[\]{}()!+@]/;
+
+export function joinPath(base: string, name: string): string {
+  if (base.endsWith('/')) return base + name;
+  return `${base}/${name}`;
+}
+
+/**
+ * The operations, over an fs and a resolver that turns a caller's path into a full path for that fs
+ * (the facade's resolver refuses paths outside its root).
+ */
+export class FileOps {
+  /** The fs these operations run on (for a store: one that routes only the store's root). */
+  readonly fs: FsAdapter;
+  protected readonly resolvePath: (p: string, syscall: string) => string;
+
+  constructor(fs: FsAdapter, resolvePath: (p: string, syscall: string) => string) {
+    this.fs = fs;
+    this.resolvePath = resolvePath;
+  }
+
+  /** Opens a file: `r`/`rb` read, `w`/`wb` write (replace), `a`/`ab` append, `x`/`xb` create-only. */
+  async open(path: string, mode: OpenMode = 'r'): Promise<ArtifactFile> {
+    if (!['r', 'rb', 'w', 'wb', 'a', 'ab', 'x', 'xb'].includes(mode)) {
+      throw fsError('EINVAL', {
+        syscall: 'open',
+        path,
+        detail: `unsupported mode '${String(mode)}' (use r, rb, w, wb, a, ab, x or xb)`,
+      });
+    }
+    const full = this.resolvePath(path, 'open');
+    return new ArtifactFile(this.fs, full, mode)._open();
+  }
+
+  /** Copies a file; refuses to replace an existing destination unless `overwrite`. */
+  async copyfile(src: string, dst: string, overwrite = false): Promise<void> {
+    const from = this.resolvePath(src, 'copyfile');
+    const to = this.resolvePath(dst, 'copyfile');
+    await this.fs.promises.copyFile(from, to, overwrite ? 0 : constants.COPYFILE_EXCL);
+  }
+
+  /** ZenML's `fileio.copy` name for {@link copyfile}. */
+  copy(src: string, dst: string, overwrite = false): Promise<void> {
+    return this.copyfile(src, dst, overwrite);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    const full = this.resolvePath(path, 'access');
+    try {
+      await this.fs.promises.stat(full);
+      return true;
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
+      throw err;
+    }
+  }
+
+  async isdir(path: string): Promise<boolean> {
+    const full = this.resolvePath(path, 'stat');
+    try {
+      return (await this.fs.promises.stat(full)).isDirectory();
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
+      throw err;
+    }
+  }
+
+  /** Entry names in a directory, sorted. */
+  async listdir(path: string): Promise<string[]> {
+    const full = this.resolvePath(path, 'scandir');
+    const names = await this.fs.promises.readdir(full);
+    return names.sort();
+  }
+
+  /** Creates a directory and any missing parents; an existing directory is fine. */
+  async makedirs(path: string): Promise<void> {
+    await this.fs.promises.mkdir(this.resolvePath(path, 'mkdir'), { recursive: true });
+  }
+
+  /** Creates one directory; the parent must exist and the path must not. */
+  async mkdir(path: string): Promise<void> {
+    await this.fs.promises.mkdir(this.resolvePath(path, 'mkdir'));
+  }
+
+  /** Removes a file (not a directory: use rmtree). */
+  async remove(path: string): Promise<void> {
+    await this.fs.promises.unlink(this.resolvePath(path, 'unlink'));
+  }
+
+  /**
+   * Renames a file or directory; refuses to replace an existing destination unless `overwrite`.
+   * Across mounts (EXDEV) it copies, then deletes the source.
+   */
+  async rename(src: string, dst: string, overwrite = false): Promise<void> {
+    const from = this.resolvePath(src, 'rename');
+    const to = this.resolvePath(dst, 'rename');
+    if (!overwrite && (await this.#exists(to)))
+      throw fsError('EEXIST', { syscall: 'rename', path: src, dest: dst });
+    try {
+      await this.fs.promises.rename(from, to);
+    } catch (err) {
+      if (errorCode(err) !== 'EXDEV') throw err;
+      const st = await this.fs.promises.stat(from);
+      if (st.isDirectory()) {
+        await this.#copyTree(from, to);
+        await this.fs.promises.rm(from, { recursive: true });
+      } else {
+        await this.fs.promises.copyFile(from, to);
+        await this.fs.promises.unlink(from);
+      }
+    }
+  }
+
+  async #exists(full: string): Promise<boolean> {
+    try {
+      await this.fs.promises.stat(full);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #copyTree(from: string, to: string): Promise<void> {
+    await this.fs.promises.mkdir(to, { recursive: true });
+    for (const d of await this.fs.promises.readdir(from, { withFileTypes: true })) {
+      const s = joinPath(from, d.name);
+      const t = joinPath(to, d.name);
+      if (d.isDirectory()) await this.#copyTree(s, t);
+      else await pipeline(this.fs.createReadStream(s), this.fs.createWriteStream(t));
+    }
+  }
+
+  /** Removes a directory and everything under it (ENOENT if it does not exist). */
+  async rmtree(path: string): Promise<void> {
+    const full = this.resolvePath(path, 'rm');
+    const st = await this.fs.promises.stat(full);
+    if (!st.isDirectory()) throw fsError('ENOTDIR', { syscall: 'rmtree', path });
+    await this.fs.promises.rm(full, { recursive: true });
+  }
+
+  async stat(path: string): Promise<Stats> {
+    return this.fs.promises.stat(this.resolvePath(path, 'stat'));
+  }
+
+  /** A file's size in bytes; for a directory, the total size of the files under it. */
+  async size(path: string): Promise<number> {
+    const full = this.resolvePath(path, 'stat');
+    const st = await this.fs.promises.stat(full);
+    if (!st.isDirectory()) return st.size;
+    let total = 0;
+    for await (const [dir, , files] of this.#walk(full, true, undefined)) {
+      for (const f of files) total += (await this.fs.promises.stat(joinPath(dir, f))).size;
+    }
+    return total;
+  }
+
+  /** Walks a tree like Python's os.walk: `[dirpath, dirnames, filenames]` for each directory. */
+  walk(top: string, options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
+    return this.#walk(this.resolvePath(top, 'scandir'), options.topdown ?? true, options.onerror);
+  }
+
+  async *#walk(
+    top: string,
+    topdown: boolean,
+    onerror: ((err: Error) => void) | undefined,
+  ): AsyncGenerator<WalkEntry> {
+    let entries;
+    try {
+      entries = await this.fs.promises.readdir(top, { withFileTypes: true });
+    } catch (err) {
+      onerror?.(toFsError(err, {}));
+      return;
+    }
+    const dirs: string[] = [];
+    const files: string[] = [];
+    for (const e of entries) (e.isDirectory() ? dirs : files).push(e.name);
+    dirs.sort();
+    files.sort();
+    const entry: WalkEntry = [top, dirs, files];
+    if (topdown) yield entry;
+    for (const d of [...entry[1]]) yield* this.#walk(joinPath(top, d), topdown, onerror);
+    if (!topdown) yield entry;
+  }
+
+  /**
+   * Paths matching a glob pattern (picomatch syntax: `*`, `**`, `?`, `[…]`, `{a,b}`), sorted. Only the
+   * pattern's literal prefix is listed; `*` does not match names starting with `.`, as in Python.
+   */
+  async glob(pattern: string): Promise<string[]> {
+    const full = this.resolveGlob(pattern);
+    const parts = full.split('/');
+    let cut = parts.findIndex((p, i) => i > 0 && GLOB_CHARS.test(p) && picomatch.scan(p).isGlob);
+    if (cut < 0) return (await this.#exists(full)) ? [full] : [];
+    // keep `scheme://authority` together
+    if (/^[a-z][a-z0-9+.-]*:$/i.test(parts[0]!) && cut < 3) cut = 3;
+    const base = parts.slice(0, cut).join('/') || '/';
+    const rest = parts.slice(cut);
+    const out: string[] = [];
+    if (rest.some((p) => p.includes('**'))) {
+      const matcher = picomatch(rest.join('/'), { dot: false });
+      let entries;
+      try {
+        entries = await this.fs.promises.readdir(base, { recursive: true });
+      } catch {
+        return [];
+      }
+      for (const rel of entries) if (matcher(rel)) out.push(joinPath(base, rel));
+    } else {
+      let level = [base];
+      for (let i = 0; i < rest.length; i++) {
+        const matcher = picomatch(rest[i]!, { dot: false });
+        const last = i === rest.length - 1;
+        const next: string[] = [];
+        for (const dir of level) {
+          let entries;
+          try {
+            entries = await this.fs.promises.readdir(dir, { withFileTypes: true });
+          } catch {
+            continue;
+          }
+          for (const e of entries) {
+            if (!matcher(e.name)) continue;
+            if (last) out.push(joinPath(dir, e.name));
+            else if (e.isDirectory()) next.push(joinPath(dir, e.name));
+          }
+        }
+        level = next;
+      }
+    }
+    return out.sort();
+  }
+
+  /** Hook for the facade: how a glob pattern becomes a full pattern. */
+  protected resolveGlob(pattern: string): string {
+    return this.resolvePath(pattern, 'glob');
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Flavors: data plus a lazy factory. A flavor names its schemes and its config fields (which are
+ * required, which are secret); `create` imports the flavor's SDK only when a store is made.
+ */
+import { inspect } from 'node:util';
+import { fsError } from '../core/errors.js';
+import { REDACTED, registerSecret } from '../core/secrets.js';
+import type { FsAdapter } from '../fs/types.js';
+
+export type ConfigFieldType = 'string' | 'number' | 'boolean' | 'json';
+
+export interface ConfigField {
+  type: ConfigFieldType;
+  description: string;
+  required?: boolean;
+  /** Never shown: redacted in toJSON, util.inspect, CLI output and every error message. */
+  secret?: boolean;
+  default?: unknown;
+}
+
+export type ConfigSchema = Record<string, ConfigField>;
+
+/** What a flavor hands back: an adapter and the adapter path the store's root maps to. */
+export interface FlavorInstance {
+  adapter: FsAdapter;
+  /** Adapter-internal path of the store root (default `/`). */
+  root?: string;
+  /** Creates the root if it is missing (local dirs, memory); object stores need nothing. */
+  ensureRoot?: boolean;
+  close?(): Promise<void>;
+}
+
+export interface Flavor<C extends Record<string, unknown> = Record<string, unknown>> {
+  readonly name: string;
+  readonly type: 'artifact_store';
+  /** Canonical schemes first, e.g. `['s3', 's3a']`; `file` also accepts plain paths. */
+  readonly schemes: readonly string[];
+  readonly description: string;
+  /** Config fields besides `path` (which every flavor has). */
+  readonly config: ConfigSchema;
+  /** npm packages the flavor imports lazily (shown in install hints and `flavor describe`). */
+  readonly packages?: readonly string[];
+  create(config: C & { path: string }): Promise<FlavorInstance>;
+}
+
+export function defineFlavor<C extends Record<string, unknown>>(flavor: Flavor<C>): Flavor<C> {
+  return flavor;
+}
+
+/**
+ * Checks a config against a flavor's schema: unknown keys, missing required fields and wrong
+ * types are EINVAL errors that name the field (never its value). With `coerce`, strings from a
+ * command line become numbers, booleans and JSON. Secret values are registered for scrubbing.
+ */
+export function validateConfig(
+  flavor: Flavor,
+  input: Record<string, unknown>,
+  options: { coerce?: boolean } = {},
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (key === 'path' || key === 'flavor' || key === 'name') continue;
+    const field = flavor.config[key];
+    if (!field) {
+      const known = Object.keys(flavor.config);
+      throw fsError('EINVAL', {
+        message: `EINVAL: unknown config field '${key}' for flavor '${flavor.name}'${known.length ? ` (known: ${known.join(', ')})` : ' (it takes only a path)'}`,
+      });
+    }
+    if (field.secret) registerSecret(value);
+    out[key] = coerceField(flavor.name, key, field, value, options.coerce ?? false);
+  }
+  for (const [key, field] of Object.entries(flavor.config)) {
+    if (out[key] === undefined && field.default !== undefined) out[key] = field.default;
+    if (field.required && out[key] === undefined) {
+      throw fsError('EINVAL', {
+        message: `EINVAL: flavor '${flavor.name}' needs the config field '${key}' (${field.description})`,
+      });
+    }
+  }
+  return out;
+}
+
+function coerceField(
+  flavor: string,
+  key: string,
+  field: ConfigField,
+  value: unknown,
+  coerce: boolean,
+): unknown {
+  if (value === undefined) return undefined;
+  const bad = (): Error =>
+    fsError('EINVAL', {
+      message: `EINVAL: config field '${key}' of flavor '${flavor}' must be ${field.type === 'json' ? 'JSON' : `a ${field.type}`}${field.secret ? '' : `, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`}`,
+    });
+  switch (field.type) {
+    case 'string':
+      if (typeof value !== 'string') throw bad();
+      return value;
+    case 'number': {
+      const n = typeof value === 'string' && coerce ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw bad();
+      return n;
+    }
+    case 'boolean': {
+      if (typeof value === 'boolean') return value;
+      if (coerce && typeof value === 'string' && /^(true|false|1|0|yes|no)$/i.test(value))
+        return /^(true|1|yes)$/i.test(value);
+      throw bad();
+    }
+    case 'json':
+      if (typeof value === 'string' && coerce) {
+        try {
+          return JSON.parse(value) as unknown;
+        } catch {
+          throw bad();
+        }
+      }
+      return value;
+  }
+}
+
+/** A copy of a config with every secret field masked. */
+export function redactConfig(
+  flavor: Flavor | undefined,
+  config: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config))
+    out[k] = flavor?.config[k]?.secret && v !== undefined ? REDACTED : v;
+  return out;
+}
+
+/** Imports an optional SDK, or throws a clear error with the install command. */
+export async function importOptional<T>(pkg: string, flavor: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      String((err as Error).message).includes(pkg)
+    ) {
+      throw fsError('ERR_MISSING_DEPENDENCY', {
+        message: `The '${flavor}' flavor needs the package '${pkg}', which is not installed. Install it with: npm install ${pkg}`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+export const inspectSymbol = inspect.custom;

@@ -1,0 +1,57 @@
+/**
+ * `artifact-vfs/testing`: memory mounts for tests, and the conformance suite for flavor authors.
+ */
+import { createMemoryFs } from '../../adapters/memory/index.js';
+import { vfs as defaultVfs } from '../default-vfs.js';
+import { formatLocation, parseLocation } from '../core/uri.js';
+import type { FsAdapter } from '../fs/types.js';
+import type { MountTable } from '../vfs/mount-table.js';
+
+export { runConformance, joinPath } from '../../test/conformance/index.js';
+export type {
+  ConformanceCapabilities,
+  ConformanceOptions,
+  ConformanceTarget,
+  SuiteContext,
+} from '../../test/conformance/index.js';
+
+export interface MemoryMount {
+  /** The normalised prefix, e.g. `s3://bucket`. */
+  readonly prefix: string;
+  /** The memory fs itself (paths are relative to the prefix, starting at `/`). */
+  readonly fs: FsAdapter;
+  /** Every file under the prefix as `{ uri: utf8 content }`, empty directories as `null`. */
+  toJSON(): Record<string, string | null>;
+  /** Empties the memory fs (the mount stays). */
+  reset(): void;
+  /** Removes the mount; the prefix routes as before. */
+  unmount(): void;
+}
+
+/**
+ * Mounts a fresh in-memory fs on any prefix (`s3://bucket`, `gs://b/p`, `/data`) of the default
+ * mount table (or the one given), so code under test that uses `fs`/`fileio`/a store on that
+ * prefix runs without the cloud. Throws EEXIST if the prefix is already mounted.
+ */
+export function mountMemory(prefix: string, options: { vfs?: MountTable } = {}): MemoryMount {
+  const table = options.vfs ?? defaultVfs;
+  const normal = formatLocation(parseLocation(prefix), { trailingSlash: false });
+  const { fs, volume } = createMemoryFs();
+  table.mount(normal, fs);
+  const base = normal === '/' ? '' : normal;
+  return {
+    prefix: normal,
+    fs,
+    toJSON() {
+      const out: Record<string, string | null> = {};
+      for (const [p, content] of Object.entries(volume.toJSON())) out[base + p] = content ?? null;
+      return out;
+    },
+    reset() {
+      volume.reset();
+    },
+    unmount() {
+      table.unmount(normal);
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * The conformance topics, in declaration order. Each topic is one file that declares its `it`
+ * cases against `ctx.target()`; `runConformance` wraps every topic in its own `describe`.
+ */
+import type { SuiteContext } from './types.js';
+import { topic as stat } from './stat.js';
+import { topic as readdir } from './readdir.js';
+import { topic as mkdir } from './mkdir.js';
+import { topic as rm } from './rm.js';
+import { topic as rename } from './rename.js';
+import { topic as readWrite } from './read-write.js';
+import { topic as streams } from './streams.js';
+import { topic as fileHandle } from './file-handle.js';
+import { topic as recursiveReaddir } from './recursive-readdir.js';
+import { topic as errors } from './errors.js';
+
+export interface Topic {
+  /** Shown as the `describe` title and usable in `runConformance(options, only)`. */
+  name: string;
+  /** Declares the topic's `it` cases; called once per target at collection time. */
+  declare(ctx: SuiteContext): void;
+}
+
+export const TOPICS: Topic[] = [
+  stat,
+  readdir,
+  mkdir,
+  rm,
+  rename,
+  readWrite,
+  streams,
+  fileHandle,
+  recursiveReaddir,
+  errors,
+  // artifact-store: the Artifact Store API topic goes here (added separately).
+];
