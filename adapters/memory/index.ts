@@ -7,6 +7,7 @@ import { Volume, createFsFromVolume } from 'memfs';
 import { parseLocation } from '../../src/core/uri.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { defineFlavor } from '../../src/store/flavor.js';
+import { fixMemfs } from './memfs-fixes.js';
 
 export interface MemoryFs {
   fs: FsAdapter;
@@ -16,7 +17,7 @@ export interface MemoryFs {
 /** A fresh, private in-memory filesystem. */
 export function createMemoryFs(): MemoryFs {
   const volume = new Volume();
-  return { fs: createFsFromVolume(volume) as unknown as FsAdapter, volume };
+  return { fs: fixMemfs(createFsFromVolume(volume) as unknown as FsAdapter), volume };
 }
 
 let shared: MemoryFs | undefined;

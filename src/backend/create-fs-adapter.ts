@@ -233,12 +233,12 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     };
   }
 
-  async function stat(p: unknown): Promise<VfsStats> {
-    const t = target(p, 'stat');
+  async function stat(p: unknown, _opts?: unknown, syscall = 'stat'): Promise<VfsStats> {
+    const t = target(p, syscall);
     const k = await kindOf(t.key);
-    if (!k) throw await missing(t.key, 'stat', t.display);
+    if (!k) throw await missing(t.key, syscall, t.display);
     if (k.kind === 'file') {
-      if (t.slash) throw fsError('ENOTDIR', { syscall: 'stat', path: t.display });
+      if (t.slash) throw fsError('ENOTDIR', { syscall, path: t.display });
       return new VfsStats({ kind: 'file', size: k.meta.size, mtime: k.meta.mtime, meta: metaOf(k.meta) });
     }
     return new VfsStats({ kind: 'directory', mtime: k.meta?.mtime ?? new Date(0) });
@@ -309,7 +309,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
   async function mkdtemp(prefix: unknown): Promise<string> {
     const p = pathToString(prefix, 'mkdtemp');
     for (let attempt = 0; attempt < 8; attempt++) {
-      const candidate = p + randomBytes(6).toString('base64url').slice(0, 6);
+      const candidate = p + randomName(6);
       try {
         await mkdir(candidate);
         return candidate;
@@ -731,6 +731,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const hwm = o.highWaterMark ?? 64 * 1024;
     let source: AsyncIterator<Buffer> | undefined;
     let sourceStream: Readable | undefined;
+    let pending: Buffer | undefined;
     const stream = new Readable({
       highWaterMark: hwm,
       encoding: o.encoding,
@@ -756,14 +757,22 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         );
       },
       read() {
+        // One highWaterMark-sized piece per _read, as node:fs streams deliver them.
+        if (pending && pending.length > 0) {
+          const piece = pending.subarray(0, hwm);
+          pending = pending.subarray(piece.length);
+          (this as unknown as { bytesRead: number }).bytesRead += piece.length;
+          // Deferred, so a consumer reading as fast as we push still gets one piece per read.
+          queueMicrotask(() => this.push(piece));
+          return;
+        }
         source!.next().then(
           ({ value, done }) => {
             if (done) return void this.push(null);
-            for (let i = 0; i < value.length; i += hwm) {
-              const piece = value.subarray(i, i + hwm);
-              (this as unknown as { bytesRead: number }).bytesRead += piece.length;
-              this.push(piece);
-            }
+            const piece = value.length > hwm ? value.subarray(0, hwm) : value;
+            pending = value.length > hwm ? value.subarray(hwm) : undefined;
+            (this as unknown as { bytesRead: number }).bytesRead += piece.length;
+            this.push(piece);
           },
           (err) => this.destroy(toFsError(err, { path: display, syscall: 'read' })),
         );
@@ -846,7 +855,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     access: op('access', access),
     appendFile: op('open', appendFile),
     copyFile: op('copyfile', copyFile, true),
-    lstat: op('lstat', stat),
+    lstat: op('lstat', (p: unknown, o?: unknown) => stat(p, o, 'lstat')),
     mkdir: op('mkdir', mkdir),
     mkdtemp,
     open: op('open', open),
@@ -904,6 +913,16 @@ class ChunkReader {
   destroy(): void {
     this.#stream.destroy();
   }
+}
+
+const NAME_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Letters and digits, as node's mkdtemp uses. */
+function randomName(n: number): string {
+  const bytes = randomBytes(n);
+  let out = '';
+  for (const b of bytes) out += NAME_CHARS[b % NAME_CHARS.length];
+  return out;
 }
 
 function isHandle(p: unknown): p is { readFile: AnyFn; writeFile: AnyFn } {

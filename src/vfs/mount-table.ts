@@ -232,7 +232,14 @@ function createRoutingFs(table: MountTable): FsAdapter {
       try {
         out = await impl(r.adapterPath, ...rest);
       } catch (err) {
-        if (name === 'mkdtemp') throw rewrite(err, name, undefined);
+        if (name === 'mkdtemp') {
+          // The error names the generated path (prefix + suffix): map it into the caller's namespace.
+          const ep = (err as FsError)?.path;
+          const base = stripSlash(r.adapterPath);
+          const mapped =
+            typeof ep === 'string' && ep.startsWith(base) ? r.display + ep.slice(base.length) : undefined;
+          throw rewrite(err, name, mapped);
+        }
         throw rewrite(err, name, r.display);
       }
       switch (name) {

@@ -17,6 +17,10 @@ export const topic: Topic = {
     const itSync = itIf(caps.sync, 'sync methods unsupported by this target');
     const itNoSync = itIf(!caps.sync, 'target supports sync methods');
     const itEmptyDirs = itIf(caps.emptyDirectories, 'empty directories do not persist on this target');
+    const itStrictDirs = itIf(
+      caps.emptyDirectories,
+      'directories are implicit on this target (no markers): a write creates its parents, an empty directory does not exist',
+    );
 
     it('mkdir resolves to undefined and the directory can hold files', async () => {
       const t = ctx.target();
@@ -48,7 +52,7 @@ export const topic: Topic = {
       expect(await t.fs.promises.readFile(p, 'utf8')).toBe('keep');
     });
 
-    it('mkdir with a missing parent rejects with ENOENT', async () => {
+    itStrictDirs('mkdir with a missing parent rejects with ENOENT', async () => {
       const t = ctx.target();
       const p = t.join('no', 'child');
       await expectFsError(t.fs.promises.mkdir(p), { code: 'ENOENT', syscall: 'mkdir', path: p });
@@ -62,7 +66,7 @@ export const topic: Topic = {
       await expectFsError(t.fs.promises.mkdir(p), { code: 'ENOTDIR', syscall: 'mkdir', path: p });
     });
 
-    it('recursive mkdir creates the chain and returns the first directory created', async () => {
+    itStrictDirs('recursive mkdir creates the chain and returns the first directory created', async () => {
       const t = ctx.target();
       await expect(t.fs.promises.mkdir(t.join('a', 'b', 'c'), { recursive: true })).resolves.toBe(
         t.join('a'),
@@ -74,7 +78,7 @@ export const topic: Topic = {
       expect(await t.fs.promises.readFile(t.join('a', 'b', 'c', 'leaf.txt'), 'utf8')).toBe('leaf');
     });
 
-    it('recursive mkdir below an existing directory returns the first new component', async () => {
+    itStrictDirs('recursive mkdir below an existing directory returns the first new component', async () => {
       const t = ctx.target();
       await makeTree(t, { 'a/b/x': 'x' });
       await expect(t.fs.promises.mkdir(t.join('a', 'b', 'c', 'd'), { recursive: true })).resolves.toBe(
@@ -92,7 +96,7 @@ export const topic: Topic = {
       expect(await t.fs.promises.readFile(t.join('a', 'b', 'x'), 'utf8')).toBe('x');
     });
 
-    it('recursive mkdir of the run root resolves to undefined', async () => {
+    itStrictDirs('recursive mkdir of the run root resolves to undefined', async () => {
       const t = ctx.target();
       await expect(t.fs.promises.mkdir(t.root, { recursive: true })).resolves.toBeUndefined();
     });
@@ -120,7 +124,7 @@ export const topic: Topic = {
       });
     });
 
-    it('recursive mkdir with a trailing slash creates the directory', async () => {
+    itStrictDirs('recursive mkdir with a trailing slash creates the directory', async () => {
       const t = ctx.target();
       await expect(t.fs.promises.mkdir(t.join('slash', 'x') + '/', { recursive: true })).resolves.toBe(
         t.join('slash'),
@@ -138,7 +142,7 @@ export const topic: Topic = {
       expect(await t.fs.promises.readFile(t.join(...parts, 'f.txt'), 'utf8')).toBe('ok');
     });
 
-    it('callback mkdir with recursive passes the first created path', async () => {
+    itStrictDirs('callback mkdir with recursive passes the first created path', async () => {
       const t = ctx.target();
       const first = await fromCallback<string | undefined>((cb) =>
         t.fs.mkdir(t.join('cb', 'x'), { recursive: true }, cb),
@@ -174,7 +178,7 @@ export const topic: Topic = {
       for (const m of made) expect(m.startsWith(prefix)).toBe(true);
     });
 
-    it('mkdtemp under a missing parent rejects with ENOENT', async () => {
+    itStrictDirs('mkdtemp under a missing parent rejects with ENOENT', async () => {
       const t = ctx.target();
       const prefix = t.join('missing', 'p-');
       const err = await expectFsError(t.fs.promises.mkdtemp(prefix), { code: 'ENOENT', syscall: 'mkdtemp' });

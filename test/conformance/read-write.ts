@@ -17,6 +17,10 @@ export const topic: Topic = {
   declare(ctx) {
     const { caps } = ctx;
     const itSync = itIf(caps.sync, 'sync methods unsupported by this target');
+    const itStrictDirs = itIf(
+      caps.emptyDirectories,
+      'directories are implicit on this target (no markers): a write creates its parents, an empty directory does not exist',
+    );
     const itNoSync = itIf(!caps.sync, 'target supports sync methods');
 
     it('writeFile of a string; readFile returns a Buffer, or a string with an encoding', async () => {
@@ -162,7 +166,7 @@ export const topic: Topic = {
       await expectFsError(t.fs.promises.readFile(t.join('d')), { code: 'EISDIR' });
     });
 
-    it('writeFile under a missing parent rejects with ENOENT', async () => {
+    itStrictDirs('writeFile under a missing parent rejects with ENOENT', async () => {
       const t = ctx.target();
       const p = t.join('nodir', 'f.txt');
       await expectFsError(t.fs.promises.writeFile(p, 'x'), { code: 'ENOENT', syscall: 'open', path: p });

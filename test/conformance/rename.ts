@@ -19,6 +19,10 @@ export const topic: Topic = {
     const itSync = itIf(caps.sync, 'sync methods unsupported by this target');
     const itNoSync = itIf(!caps.sync, 'target supports sync methods');
     const itEmptyDirs = itIf(caps.emptyDirectories, 'empty directories do not persist on this target');
+    const itStrictDirs = itIf(
+      caps.emptyDirectories,
+      'directories are implicit on this target (no markers): a write creates its parents, an empty directory does not exist',
+    );
     const itAtomic = itIf(caps.atomicDirectoryRename, 'directory rename is not atomic on this target');
 
     it('rename moves a file: source gone, destination has the bytes', async () => {
@@ -66,7 +70,7 @@ export const topic: Topic = {
       });
     });
 
-    it('rename into a missing directory rejects with ENOENT and keeps the source', async () => {
+    itStrictDirs('rename into a missing directory rejects with ENOENT and keeps the source', async () => {
       const t = ctx.target();
       await makeTree(t, { f: 'f' });
       const src = t.join('f');
@@ -333,7 +337,7 @@ export const topic: Topic = {
       });
     });
 
-    it('copyFile into a missing directory rejects with ENOENT', async () => {
+    itStrictDirs('copyFile into a missing directory rejects with ENOENT', async () => {
       const t = ctx.target();
       await makeTree(t, { f: 'f' });
       const src = t.join('f');
