@@ -16,7 +16,8 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:fs';
-import { fsError, toFsError, FsError } from '../core/errors.js';
+import type { FsError } from '../core/errors.js';
+import { fsError, toFsError } from '../core/errors.js';
 import { formatLocation, parseLocation, pathToString, type Location } from '../core/uri.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import { CALLBACK_METHODS, PROMISE_METHODS, SYNC_METHODS, type FsAdapter } from '../fs/types.js';
