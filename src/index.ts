@@ -37,7 +37,12 @@ export { MemoryBackend, type MemoryBackendOptions } from './backend/memory-backe
 
 export { MountTable, type MountInfo, type MountOptions } from './vfs/mount-table.js';
 
-export { ArtifactStore, createStore as createStoreWith, type StoreOptions } from './store/artifact-store.js';
+export {
+  ArtifactStore,
+  createStore as createStoreWith,
+  createStoreFromFs,
+  type StoreOptions,
+} from './store/artifact-store.js';
 export { ArtifactFile, FileOps, type OpenMode, type WalkEntry, type WalkOptions } from './store/file-ops.js';
 export {
   defineFlavor,

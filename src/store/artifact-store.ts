@@ -55,7 +55,9 @@ export class ArtifactStore extends FileOps {
   }) {
     const root = init.root;
     const rootText = formatLocation(root, { trailingSlash: false });
-    super(init.fs, (p, syscall) => resolveInRoot(root, rootText, p, syscall));
+    super(init.fs, (p, syscall) => resolveInRoot(root, rootText, p, syscall), {
+      atomicWrites: init.instance.atomicWrites ?? false,
+    });
     this.name = init.name;
     this.flavor = init.flavor.name;
     this.path = rootText;
@@ -152,4 +154,34 @@ export async function createStore(options: StoreOptions, registry: FlavorRegistr
   table.mount(rootText, instance.adapter, { root: instance.root ?? '/' });
   if (instance.ensureRoot) await table.fs.promises.mkdir(rootText, { recursive: true });
   return new ArtifactStore({ name, flavor, root, config, instance, fs: table.fs });
+}
+
+/**
+ * A store over any FsAdapter (a mount table's `fs`, a third-party adapter, node:fs itself) rooted at
+ * `path`, with no flavor behind it: what the conformance suite and custom integrations use.
+ */
+export async function createStoreFromFs(options: {
+  fs: FsAdapter;
+  path: string;
+  name?: string;
+  /** The fs commits writes atomically (object stores). Default false: temp file + rename. */
+  atomicWrites?: boolean;
+}): Promise<ArtifactStore> {
+  const root = parseLocation(options.path, { syscall: 'createStore' });
+  const flavor: Flavor = {
+    name: 'custom',
+    type: 'artifact_store',
+    schemes: [root.scheme],
+    description: 'A store over a caller-supplied fs.',
+    config: {},
+    create: async () => ({ adapter: options.fs }),
+  };
+  return new ArtifactStore({
+    name: options.name,
+    flavor,
+    root,
+    config: {},
+    instance: { adapter: options.fs, atomicWrites: options.atomicWrites ?? false },
+    fs: options.fs,
+  });
 }

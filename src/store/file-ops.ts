@@ -3,6 +3,7 @@
  * remove, rename, rmtree, stat, walk`, plus `size`), written once over any FsAdapter. The
  * ArtifactStore facade binds them to a store root; `fileio` binds them to the default mount table.
  */
+import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -31,15 +32,19 @@ export class ArtifactFile {
   readonly path: string;
   readonly mode: OpenMode;
   readonly #fs: FsAdapter;
+  /** Where bytes go before commit: a hidden sibling on stores that write in place, else the path. */
+  readonly #target: string;
   #readable: Readable | undefined;
   #writable: Writable | undefined;
   #done: Promise<void> | undefined;
   #closed = false;
 
-  constructor(fs: FsAdapter, path: string, mode: OpenMode) {
+  constructor(fs: FsAdapter, path: string, mode: OpenMode, atomic: boolean) {
     this.#fs = fs;
     this.path = path;
     this.mode = mode;
+    const replaces = mode.startsWith('w') || mode.startsWith('x');
+    this.#target = replaces && !atomic ? tempSibling(path) : path;
   }
 
   get binary(): boolean {
@@ -53,8 +58,15 @@ export class ArtifactFile {
   /** @internal Opens the underlying stream; rejects with the fs error (ENOENT, EISDIR, EEXIST…). */
   async _open(): Promise<this> {
     if (this.writable) {
+      if (
+        this.mode.startsWith('x') &&
+        this.#target !== this.path &&
+        (await pathExists(this.#fs, this.path))
+      ) {
+        throw fsError('EEXIST', { syscall: 'open', path: this.path });
+      }
       const flags = this.mode.startsWith('a') ? 'a' : this.mode.startsWith('x') ? 'wx' : 'w';
-      const w = this.#fs.createWriteStream(this.path, { flags });
+      const w = this.#fs.createWriteStream(this.#target, { flags });
       this.#done = new Promise<void>((resolve, reject) => {
         w.once('close', resolve);
         w.once('error', reject);
@@ -124,17 +136,36 @@ export class ArtifactFile {
   async close(): Promise<void> {
     if (this.#closed) return this.#done;
     this.#closed = true;
-    if (this.#writable) {
-      this.#writable.end();
+    if (!this.#writable) {
+      this.#readable?.destroy();
+      return;
+    }
+    this.#writable.end();
+    try {
       await this.#done;
-    } else this.#readable?.destroy();
+      if (this.#target !== this.path) {
+        if (this.mode.startsWith('x') && (await pathExists(this.#fs, this.path))) {
+          throw fsError('EEXIST', { syscall: 'open', path: this.path });
+        }
+        await this.#fs.promises.rename(this.#target, this.path);
+      }
+    } catch (err) {
+      await this.#cleanup();
+      throw err;
+    }
   }
 
-  /** Abandons a write: nothing is committed. */
+  /** Abandons a write: nothing is committed, the destination stays absent or as it was. */
   async abort(reason?: Error): Promise<void> {
     this.#closed = true;
     this.#writable?.destroy(reason ?? new Error('aborted'));
     await this.#done?.catch(() => undefined);
+    await this.#cleanup();
+  }
+
+  async #cleanup(): Promise<void> {
+    if (this.#target !== this.path)
+      await this.#fs.promises.rm(this.#target, { force: true }).catch(() => undefined);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -162,6 +193,29 @@ function opened(stream: Readable | Writable): Promise<void> {
   });
 }
 
+/** Hidden siblings that hold a write until it commits; listings never show them. */
+const TEMP_RE = /^\..+\.avfs-[0-9a-f]{8}\.partial$/;
+
+export function isTempName(name: string): boolean {
+  return TEMP_RE.test(name);
+}
+
+function tempSibling(path: string): string {
+  const cut = path.lastIndexOf('/');
+  const name = path.slice(cut + 1);
+  return `${path.slice(0, cut + 1)}.${name}.avfs-${randomBytes(4).toString('hex')}.partial`;
+}
+
+async function pathExists(fs: FsAdapter, path: string): Promise<boolean> {
+  try {
+    await fs.promises.stat(path);
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
+    throw err;
+  }
+}
+
 const GLOB_CHARS = /[*?[\]{}()!+@]/;
 
 export function joinPath(base: string, name: string): string {
@@ -177,10 +231,20 @@ export class FileOps {
   /** The fs these operations run on (for a store: one that routes only the store's root). */
   readonly fs: FsAdapter;
   protected readonly resolvePath: (p: string, syscall: string) => string;
+  /**
+   * Whether the fs commits writes atomically (object stores do). When it does not (local disk,
+   * memfs), `open(…, 'w')` and `copyfile` write a hidden sibling and rename it into place.
+   */
+  protected readonly atomicWrites: boolean;
 
-  constructor(fs: FsAdapter, resolvePath: (p: string, syscall: string) => string) {
+  constructor(
+    fs: FsAdapter,
+    resolvePath: (p: string, syscall: string) => string,
+    options: { atomicWrites?: boolean } = {},
+  ) {
     this.fs = fs;
     this.resolvePath = resolvePath;
+    this.atomicWrites = options.atomicWrites ?? false;
   }
 
   /** Opens a file: `r`/`rb` read, `w`/`wb` write (replace), `a`/`ab` append, `x`/`xb` create-only. */
@@ -193,14 +257,32 @@ export class FileOps {
       });
     }
     const full = this.resolvePath(path, 'open');
-    return new ArtifactFile(this.fs, full, mode)._open();
+    if (mode.startsWith('r') && (await this.fs.promises.stat(full)).isDirectory()) {
+      // node:fs would open a directory and fail on the first read; say so up front.
+      throw fsError('EISDIR', { syscall: 'open', path });
+    }
+    return new ArtifactFile(this.fs, full, mode, this.atomicWrites)._open();
   }
 
   /** Copies a file; refuses to replace an existing destination unless `overwrite`. */
   async copyfile(src: string, dst: string, overwrite = false): Promise<void> {
     const from = this.resolvePath(src, 'copyfile');
     const to = this.resolvePath(dst, 'copyfile');
-    await this.fs.promises.copyFile(from, to, overwrite ? 0 : constants.COPYFILE_EXCL);
+    const mode = overwrite ? 0 : constants.COPYFILE_EXCL;
+    if (this.atomicWrites) return this.fs.promises.copyFile(from, to, mode);
+    // Copy beside the destination, then rename: a failed copy never leaves a torn file.
+    if (!overwrite && (await pathExists(this.fs, to)))
+      throw fsError('EEXIST', { syscall: 'copyfile', path: src, dest: dst });
+    const tmp = tempSibling(to);
+    try {
+      await this.fs.promises.copyFile(from, tmp, constants.COPYFILE_EXCL);
+      if (!overwrite && (await pathExists(this.fs, to)))
+        throw fsError('EEXIST', { syscall: 'copyfile', path: src, dest: dst });
+      await this.fs.promises.rename(tmp, to);
+    } catch (err) {
+      await this.fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
+    }
   }
 
   /** ZenML's `fileio.copy` name for {@link copyfile}. */
@@ -233,7 +315,7 @@ export class FileOps {
   async listdir(path: string): Promise<string[]> {
     const full = this.resolvePath(path, 'scandir');
     const names = await this.fs.promises.readdir(full);
-    return names.sort();
+    return names.filter((n) => !isTempName(n)).sort();
   }
 
   /** Creates a directory and any missing parents; an existing directory is fine. */
@@ -337,7 +419,7 @@ export class FileOps {
     }
     const dirs: string[] = [];
     const files: string[] = [];
-    for (const e of entries) (e.isDirectory() ? dirs : files).push(e.name);
+    for (const e of entries) if (!isTempName(e.name)) (e.isDirectory() ? dirs : files).push(e.name);
     dirs.sort();
     files.sort();
     const entry: WalkEntry = [top, dirs, files];

@@ -27,6 +27,8 @@ export interface FlavorInstance {
   root?: string;
   /** Creates the root if it is missing (local dirs, memory); object stores need nothing. */
   ensureRoot?: boolean;
+  /** Writes commit atomically (object stores). Otherwise the facade writes a temp file and renames. */
+  atomicWrites?: boolean;
   close?(): Promise<void>;
 }
 

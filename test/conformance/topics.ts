@@ -13,6 +13,7 @@ import { topic as streams } from './streams.js';
 import { topic as fileHandle } from './file-handle.js';
 import { topic as recursiveReaddir } from './recursive-readdir.js';
 import { topic as errors } from './errors.js';
+import { topic as artifactStore } from './artifact-store.js';
 
 export interface Topic {
   /** Shown as the `describe` title and usable in `runConformance(options, only)`. */
@@ -32,5 +33,5 @@ export const TOPICS: Topic[] = [
   fileHandle,
   recursiveReaddir,
   errors,
-  // artifact-store: the Artifact Store API topic goes here (added separately).
+  artifactStore,
 ];

@@ -17,6 +17,11 @@ export interface ConformanceCapabilities {
   randomAccessWrites: boolean;
   /** Directory rename is atomic (local fs); object stores copy then delete. */
   atomicDirectoryRename: boolean;
+  /**
+   * A write becomes visible only when it completes (object stores). Where false, the Artifact
+   * Store facade writes a hidden temp file and renames it into place.
+   */
+  atomicWrites?: boolean;
 }
 
 /** One run's target: an fs and a fresh, empty, existing directory to work under. */

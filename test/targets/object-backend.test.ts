@@ -15,6 +15,7 @@ const objectCaps = {
   permissions: false,
   randomAccessWrites: false,
   atomicDirectoryRename: false,
+  atomicWrites: true,
 };
 
 runConformance({
