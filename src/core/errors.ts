@@ -4,6 +4,7 @@
  * Provider errors travel in `cause`; `retryable` says whether trying again may succeed.
  */
 import { constants as osConstants } from 'node:os';
+import { getSystemErrorMap, inspect } from 'node:util';
 import { scrub } from './secrets.js';
 
 /** Node's descriptions for the errno codes we raise (libuv's wording). */
@@ -32,6 +33,14 @@ const DESCRIPTIONS: Record<string, string> = {
 
 // libuv's wording for ENOTSUP is about sockets; ours is about the backend.
 DESCRIPTIONS.ENOTSUP = 'operation not supported';
+
+let systemDescriptions: Map<string, string> | undefined;
+
+/** libuv's description of any other errno code (`EBUSY` → `resource busy or locked`), as Node prints it. */
+function systemDescription(code: string): string | undefined {
+  systemDescriptions ??= new Map([...getSystemErrorMap().values()]);
+  return systemDescriptions.get(code);
+}
 
 export interface FsErrorInit {
   syscall?: string | undefined;
@@ -81,7 +90,10 @@ function initFields(err: Error & FsErrorFields, code: string, init: FsErrorInit)
       configurable: true,
     });
   }
-  Object.defineProperty(err, 'detail', { value: init.detail, enumerable: false });
+  Object.defineProperty(err, 'detail', {
+    value: init.detail === undefined ? undefined : scrub(init.detail),
+    enumerable: false,
+  });
   if (init.name)
     Object.defineProperty(err, 'name', {
       value: init.name,
@@ -130,21 +142,39 @@ export class FsTypeError extends TypeError implements FsErrorFields {
 
 function formatMessage(code: string, init: FsErrorInit): string {
   if (init.message !== undefined) return init.message;
-  let msg = `${code}: ${init.detail ?? DESCRIPTIONS[code] ?? 'error'}`;
+  let msg = `${code}: ${init.detail ?? DESCRIPTIONS[code] ?? systemDescription(code) ?? 'error'}`;
   if (init.syscall) msg += `, ${init.syscall}`;
   if (init.path !== undefined) msg += ` '${init.path}'`;
   if (init.dest !== undefined) msg += ` -> '${init.dest}'`;
   return msg;
 }
 
-function scrubCause(cause: unknown): unknown {
-  if (cause instanceof Error) {
+/**
+ * Scrubs a cause in place: its message, stack and every own enumerable string field (`util.inspect`
+ * prints those: a Node error's `path`, a provider error's request URL), then its own cause.
+ */
+function scrubCause(cause: unknown, depth = 0): unknown {
+  if (typeof cause === 'string') return scrub(cause);
+  if (cause === null || typeof cause !== 'object' || depth > 4) return cause;
+  const fields = cause as Record<string, unknown>;
+  for (const key of new Set(['message', 'stack', ...Object.keys(fields)])) {
     try {
-      cause.message = scrub(cause.message);
-      if (cause.stack) cause.stack = scrub(cause.stack);
+      const value = fields[key];
+      if (typeof value === 'string') {
+        const clean = scrub(value);
+        if (clean !== value) fields[key] = clean;
+      }
     } catch {
       // frozen errors keep their text; they came from a provider that never saw our secrets
     }
+  }
+  try {
+    if ('cause' in fields) {
+      const inner = scrubCause(fields.cause, depth + 1);
+      if (inner !== fields.cause) fields.cause = inner;
+    }
+  } catch {
+    // as above
   }
   return cause;
 }
@@ -198,8 +228,16 @@ export function toFsError(
     // Node's ERR_* errors carry their own message; keep it but point at the caller's path.
     const original = err instanceof Error ? err.message : String(err);
     let message = original;
-    if (ctx.path !== undefined && typeof src?.path === 'string' && src.path !== ctx.path) {
-      message = original.split(src.path).join(ctx.path);
+    if (ctx.path !== undefined && typeof src?.path === 'string' && src.path !== '' && src.path !== ctx.path) {
+      // Where the path stands quoted, or ends the message (ERR_FS_EISDIR), it is replaced there only:
+      // a short path such as `a` or `s` also occurs inside the words of the message.
+      if (original.includes(`'${src.path}'`)) {
+        message = original.split(`'${src.path}'`).join(`'${ctx.path}'`);
+      } else if (original.endsWith(` ${src.path}`)) {
+        message = original.slice(0, original.length - src.path.length) + ctx.path;
+      } else {
+        message = original.split(src.path).join(ctx.path);
+      }
     }
     return fsError(code, {
       message,
@@ -223,7 +261,9 @@ export function toFsError(
 
 /** Node's error for a NUL byte (and other bad path values): rejected, never thrown synchronously. */
 export function invalidPathError(path: unknown, syscall?: string): FsError {
-  const shown = typeof path === 'string' ? `'${path.replace(/\0/g, '\\x00')}'` : String(path);
+  // Node's ERR_INVALID_ARG_VALUE: the value as util.inspect shows it, cut at 128 characters.
+  let shown = inspect(path);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
   return fsError('ERR_INVALID_ARG_VALUE', {
     message: `The argument 'path' must be a string, Uint8Array, or URL without null bytes. Received ${shown}`,
     syscall,

@@ -12,6 +12,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { fsError, invalidPathError } from './errors.js';
 
 const ALIASES = new Map<string, string>([
@@ -30,8 +31,11 @@ const ALIASES = new Map<string, string>([
 /** Registers a scheme (and its aliases) so that routing recognises it, e.g. for a custom flavor. */
 export function registerScheme(canonical: string, ...aliases: string[]): void {
   const c = canonical.toLowerCase();
-  if (!/^[a-z][a-z0-9+.-]*$/.test(c))
-    throw fsError('EINVAL', { detail: `invalid scheme name '${canonical}'` });
+  // Every name (aliases too) is checked before anything is registered.
+  for (const name of [canonical, ...aliases]) {
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9+.-]*$/.test(name.toLowerCase()))
+      throw fsError('EINVAL', { detail: `invalid scheme name '${String(name)}'` });
+  }
   ALIASES.set(c, c);
   for (const a of aliases) ALIASES.set(a.toLowerCase(), c);
 }
@@ -80,12 +84,26 @@ export function pathToString(input: unknown, syscall?: string): string {
   });
 }
 
+/** How Node's ERR_INVALID_ARG_TYPE names the value it received. */
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
-  return typeof v === 'object'
-    ? `an instance of ${(v as object).constructor?.name ?? 'Object'}`
-    : `type ${typeof v} (${String(v)})`;
+  switch (typeof v) {
+    case 'function':
+      return `function ${v.name}`;
+    case 'object': {
+      const ctor = (v as { constructor?: { name?: unknown } }).constructor;
+      return typeof ctor === 'function' && 'name' in ctor
+        ? `an instance of ${String(ctor.name)}`
+        : inspect(v, { depth: -1 });
+    }
+    case 'bigint':
+      return `type bigint (${v}n)`;
+    case 'number':
+      return `type number (${Object.is(v, -0) ? '-0' : String(v)})`;
+    default:
+      return `type ${typeof v} (${String(v)})`;
+  }
 }
 
 /** True when a string is a URI with a scheme (`s3://…`), or a `path.join`/`path.resolve` mangling of one. */
@@ -99,7 +117,11 @@ export function looksLikeUri(s: string): boolean {
  */
 function unmangle(s: string): string | undefined {
   const joined = JOINED_RE.exec(s);
-  if (joined && isKnownScheme(joined[1]!)) return `${joined[1]}://${joined[2]}`;
+  if (joined && isKnownScheme(joined[1]!)) {
+    // A file URL's authority is empty: `file:///tmp/x` becomes `file:/tmp/x`, whose path is `/tmp/x`.
+    const root = canonicalScheme(joined[1]!) === 'file' ? '/' : '';
+    return `${joined[1]}://${root}${joined[2]}`;
+  }
   if (s.startsWith('/')) {
     const parts = s.split('/');
     for (let i = 1; i < parts.length - 1; i++) {
@@ -122,7 +144,8 @@ export function parseLocation(
   } = {},
 ): Location {
   const raw = pathToString(input, opts.syscall);
-  if (raw.includes('\0')) throw invalidPathError(raw, opts.syscall);
+  // Node shows a Buffer as a Buffer in this message.
+  if (raw.includes('\0')) throw invalidPathError(input instanceof Uint8Array ? input : raw, opts.syscall);
   if (raw === '') {
     throw fsError('ENOENT', { syscall: opts.syscall, path: raw });
   }
@@ -140,6 +163,8 @@ export function parseLocation(
     } catch (cause) {
       throw fsError('EINVAL', { detail: 'not a local file URL', syscall: opts.syscall, path: raw, cause });
     }
+    // `file:///a%00b` decodes to a NUL byte, refused as Node refuses it in a file URL object.
+    if (p.includes('\0')) throw invalidPathError(p, opts.syscall);
     return localLocation(p, rest.endsWith('/'));
   }
   const slash = rest.indexOf('/');
@@ -182,7 +207,8 @@ function localLocation(abs: string, trailingSlash: boolean): Location {
 /**
  * True when a segment is, or decodes to, a dot segment or a traversal: `..`, `.`, `%2e%2e`,
  * `%252e%252e` (decoded repeatedly), fullwidth `．．` (NFKC), or pieces split by `/` or `\` after
- * decoding (`..%2fx`, `..\x`). Also true for an encoded NUL.
+ * decoding (`..%2fx`, `..\x`). Also true for an encoded NUL. Decoding is lenient, as most URL
+ * decoders are: a stray `%` (`..%2f%zz`) does not stop the escapes around it from being decoded.
  */
 export function isDotLike(segment: string): boolean {
   let current = segment;
@@ -190,16 +216,18 @@ export function isDotLike(segment: string): boolean {
     const normal = current.normalize('NFKC');
     if (normal.includes('\0')) return true;
     if (normal.split(/[\\/]/).some((p) => p === '.' || p === '..')) return true;
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(current);
-    } catch {
-      return false;
-    }
-    if (decoded === current) return false;
+    const decoded = percentDecode(normal);
+    if (decoded === normal) return false;
     current = decoded;
   }
   return true;
+}
+
+/** Decodes every run of valid `%XX` escapes as UTF-8 and leaves anything else as it is. */
+function percentDecode(s: string): string {
+  return s.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) =>
+    Buffer.from(run.replace(/%/g, ''), 'hex').toString('utf8'),
+  );
 }
 
 /** `s3://bucket/a/b`, or an absolute path for `file`. A trailing slash is kept when flagged. */
