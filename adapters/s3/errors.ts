@@ -1,0 +1,132 @@
+/**
+ * The S3 error table: every SDK error becomes an FsError with a Node code, the SDK error as
+ * `cause`, and `retryable` set for throttling and transient failures. One table, used by every
+ * S3 call.
+ */
+import { fsError, type FsError } from '../../src/core/errors.js';
+
+interface SdkError {
+  name?: string;
+  Code?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+/** S3 error names (and HTTP statuses) → Node codes. */
+const BY_NAME: Record<string, { code: string; retryable?: boolean; detail?: string }> = {
+  NoSuchKey: { code: 'ENOENT' },
+  NotFound: { code: 'ENOENT' },
+  NoSuchBucket: { code: 'ENOENT', detail: 'no such bucket' },
+  NoSuchUpload: { code: 'ENOENT', detail: 'no such multipart upload' },
+  AccessDenied: { code: 'EACCES' },
+  Forbidden: { code: 'EACCES' },
+  InvalidAccessKeyId: { code: 'EACCES', detail: 'invalid access key id' },
+  SignatureDoesNotMatch: { code: 'EACCES', detail: 'signature does not match (check the secret key)' },
+  ExpiredToken: { code: 'EACCES', detail: 'expired session token' },
+  AllAccessDisabled: { code: 'EACCES' },
+  PreconditionFailed: { code: 'EEXIST' },
+  ConditionalRequestConflict: { code: 'EEXIST' },
+  SlowDown: { code: 'EAGAIN', retryable: true, detail: 'throttled by the server (SlowDown)' },
+  Throttling: { code: 'EAGAIN', retryable: true },
+  ThrottlingException: { code: 'EAGAIN', retryable: true },
+  RequestLimitExceeded: { code: 'EAGAIN', retryable: true },
+  ServiceUnavailable: { code: 'EAGAIN', retryable: true },
+  InternalError: { code: 'EAGAIN', retryable: true },
+  RequestTimeout: { code: 'ETIMEDOUT', retryable: true },
+  RequestTimeTooSkewed: { code: 'EACCES', detail: 'the clock is too far from the server time' },
+  EntityTooSmall: { code: 'EINVAL', detail: 'a part is smaller than the server minimum' },
+  EntityTooLarge: { code: 'EFBIG' },
+  InvalidPart: { code: 'EIO', detail: 'a part was not found or its ETag did not match' },
+  InvalidPartOrder: { code: 'EIO' },
+  BadDigest: {
+    code: 'EIO',
+    retryable: true,
+    detail: 'the server saw different bytes than were sent (checksum mismatch)',
+  },
+  InvalidDigest: { code: 'EIO', retryable: true },
+  XAmzContentSHA256Mismatch: { code: 'EIO', retryable: true },
+  KeyTooLongError: { code: 'ENAMETOOLONG' },
+  InvalidBucketName: { code: 'EINVAL', detail: 'invalid bucket name' },
+  InvalidRange: { code: 'EINVAL', detail: 'range not satisfiable' },
+  NotImplemented: { code: 'ENOTSUP' },
+};
+
+const BY_STATUS: Record<number, { code: string; retryable?: boolean }> = {
+  400: { code: 'EINVAL' },
+  401: { code: 'EACCES' },
+  403: { code: 'EACCES' },
+  404: { code: 'ENOENT' },
+  409: { code: 'EEXIST' },
+  412: { code: 'EEXIST' },
+  416: { code: 'EINVAL' },
+  429: { code: 'EAGAIN', retryable: true },
+  500: { code: 'EAGAIN', retryable: true },
+  502: { code: 'EAGAIN', retryable: true },
+  503: { code: 'EAGAIN', retryable: true },
+  504: { code: 'ETIMEDOUT', retryable: true },
+};
+
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
+
+export function statusOf(err: unknown): number | undefined {
+  return (err as SdkError)?.$metadata?.httpStatusCode;
+}
+
+/** Maps an SDK (or network) error to an FsError naming `path`. */
+export function mapS3Error(
+  err: unknown,
+  ctx: { syscall: string; path?: string | undefined; dest?: string | undefined },
+): FsError {
+  const e = (err ?? {}) as SdkError;
+  if (
+    (e as { code?: string }).code &&
+    (err as FsError).syscall !== undefined &&
+    'retryable' in (err as object)
+  ) {
+    return err as FsError; // already ours
+  }
+  const name = e.name ?? e.Code ?? '';
+  const status = statusOf(err);
+  const netCode = typeof e.code === 'string' && NETWORK.has(e.code) ? e.code : undefined;
+  const byName = BY_NAME[name] ?? BY_NAME[e.Code ?? ''];
+  const byStatus = status !== undefined ? BY_STATUS[status] : undefined;
+  if (name === 'AbortError' || e.code === 'ABORT_ERR') {
+    return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
+  }
+  if (netCode) {
+    return fsError(netCode === 'UND_ERR_SOCKET' ? 'ECONNRESET' : netCode, {
+      ...ctx,
+      cause: err,
+      retryable: true,
+    });
+  }
+  const hit = byName ?? byStatus;
+  if (hit) {
+    const detail = 'detail' in hit ? (hit as { detail?: string }).detail : undefined;
+    return fsError(hit.code, {
+      ...ctx,
+      cause: err,
+      retryable: hit.retryable ?? (status !== undefined && status >= 500),
+      detail: detail ? `${detail} [S3 ${name || status}]` : undefined,
+    });
+  }
+  return fsError('EIO', {
+    ...ctx,
+    cause: err,
+    retryable: status !== undefined && status >= 500,
+    detail: `S3 request failed${name ? `: ${name}` : ''}${status ? ` (HTTP ${status})` : ''}`,
+  });
+}

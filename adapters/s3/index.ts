@@ -1,0 +1,82 @@
+/**
+ * The `s3` flavor: Amazon S3 and S3-compatible servers (MinIO, Cloudflare R2, Ceph radosgw),
+ * schemes `s3://` and `s3a://`, path `s3://bucket/prefix`. The SDK (`@aws-sdk/client-s3`) loads
+ * only when a store is created. Without explicit keys the SDK's default credential chain applies
+ * (environment, shared credentials file, profile, container and instance roles).
+ */
+import { parseLocation } from '../../src/core/uri.js';
+import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
+import { defineFlavor, importOptional } from '../../src/store/flavor.js';
+import { S3Backend, type S3BackendOptions } from './backend.js';
+
+export { S3Backend, type S3BackendOptions } from './backend.js';
+export { mapS3Error } from './errors.js';
+
+/** Creates the S3 Backend for a bucket (loads the SDK). */
+export async function createS3Backend(options: S3BackendOptions): Promise<S3Backend> {
+  const sdk = await importOptional('@aws-sdk/client-s3', 's3', () => import('@aws-sdk/client-s3'));
+  return new S3Backend(sdk, options);
+}
+
+export const s3Flavor = defineFlavor({
+  name: 's3',
+  type: 'artifact_store',
+  schemes: ['s3', 's3a'],
+  description: 'Amazon S3 and S3-compatible object stores (MinIO, R2, Ceph).',
+  packages: ['@aws-sdk/client-s3'],
+  config: {
+    region: { type: 'string', description: 'AWS region (default: AWS_REGION, else us-east-1)' },
+    endpoint: { type: 'string', description: 'Endpoint URL of an S3-compatible server' },
+    forcePathStyle: {
+      type: 'boolean',
+      description: 'Address buckets as http://host/bucket (most emulators need it)',
+    },
+    accessKeyId: {
+      type: 'string',
+      secret: true,
+      description: 'Access key id (otherwise the SDK default chain)',
+    },
+    secretAccessKey: { type: 'string', secret: true, description: 'Secret access key' },
+    sessionToken: { type: 'string', secret: true, description: 'Session token for temporary credentials' },
+    profile: { type: 'string', description: 'Named profile from the shared AWS config files' },
+    checksum: { type: 'string', description: "'crc32' (default) or 'off'" },
+    partSize: {
+      type: 'number',
+      description: 'Upload part size in bytes (default 16 MiB; grows for huge objects)',
+    },
+    concurrency: { type: 'number', description: 'Parts uploaded at once (default 4)' },
+    readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 16 MiB)' },
+    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    trustedEndpoint: {
+      type: 'boolean',
+      description: 'Skip payload signing over plain HTTP (trusted loopback emulators)',
+    },
+    conditionalWrites: {
+      type: 'boolean',
+      description: 'The server enforces If-None-Match: * (default: true on AWS)',
+    },
+    uploadPartCopy: {
+      type: 'boolean',
+      description: 'The server supports UploadPartCopy (copies over 5 GiB)',
+    },
+    maxAttempts: { type: 'number', description: 'SDK attempts per request (default 3)' },
+  },
+  async create(config) {
+    const loc = parseLocation(config.path);
+    const [bucket, ...prefix] = loc.segments;
+    const checksum = config.checksum as string | undefined;
+    if (checksum !== undefined && checksum !== 'crc32' && checksum !== 'off') {
+      throw new Error(`s3: checksum must be 'crc32' or 'off'`);
+    }
+    const backend = await createS3Backend({
+      ...(config as Omit<S3BackendOptions, 'bucket'>),
+      bucket: bucket!,
+    });
+    return {
+      adapter: createFsAdapter(backend),
+      root: '/' + prefix.join('/'),
+      atomicWrites: true,
+      close: () => backend.close(),
+    };
+  },
+});

@@ -1,0 +1,282 @@
+/**
+ * The streaming multipart writer, written once for every object store (S3 parts, Azure blocks, GCS
+ * chunks): a service supplies put / initiate / upload part / complete / abort, and this writer does
+ * the buffering, concurrency, backpressure, part-size planning, checksums, retries and clean-up.
+ *
+ * Behaviour:
+ * - Memory is bounded: at most `concurrency + 1` part buffers exist, allocated once and reused
+ *   (writing into reused memory is ~20x faster than into fresh pages on this class of machine).
+ * - An object smaller than one part goes as a single put; nothing is initiated.
+ * - The part size grows so that any object fits in `maxParts` parts: from `sizeHint` when given,
+ *   otherwise by doubling every `maxParts / 8` parts (never above `maxPartSize`).
+ * - A CRC32 of the whole object (and of each part) is computed while streaming (zlib's native
+ *   crc32), handed to the service, and returned in the object's metadata.
+ * - A part that fails with a retryable error is retried with backoff; any other failure aborts the
+ *   upload (no parts left behind) and every later call rejects with the *original* error.
+ * - `write` resolves when its bytes are copied into a part buffer: the caller may reuse its chunk.
+ */
+import { crc32 } from 'node:zlib';
+import { fsError } from '../core/errors.js';
+import type { ObjectMeta, ObjectWriter } from './types.js';
+
+export interface PartResult {
+  /** What the service needs to list this part in `complete` (ETag, block id…). */
+  token: string;
+}
+
+export interface MultipartService<U = string> {
+  /** Stores the whole object in one request (objects smaller than a part). */
+  put(body: Buffer, info: { crc32: number }): Promise<ObjectMeta>;
+  /** Starts an upload; returns its id. */
+  initiate(): Promise<U>;
+  /** Uploads part `partNumber` (1-based). `body` is only valid until the promise settles. */
+  uploadPart(upload: U, partNumber: number, body: Buffer, info: { crc32: number }): Promise<PartResult>;
+  /** Commits the parts, in order. */
+  complete(
+    upload: U,
+    parts: { partNumber: number; token: string; crc32: number; size: number }[],
+    info: { crc32: number; size: number },
+  ): Promise<ObjectMeta>;
+  /** Discards the upload and its parts. Must succeed for an already-aborted upload. */
+  abort(upload: U): Promise<void>;
+  /** Whether an error is worth retrying (throttling, resets, 5xx). */
+  isRetryable?(err: unknown): boolean;
+}
+
+export interface MultipartOptions {
+  /** Initial part size in bytes (default 16 MiB). */
+  partSize?: number;
+  /** Parts uploaded at once (default 4). */
+  concurrency?: number;
+  /** Service limits (S3: 10,000 parts of 5 MiB–5 GiB). */
+  maxParts?: number;
+  minPartSize?: number;
+  maxPartSize?: number;
+  /** Total size when known: the part size is planned from it. */
+  sizeHint?: number | undefined;
+  /** Attempts per part for retryable errors (default 4). */
+  attempts?: number;
+  /** Base backoff in ms (default 100; doubles per attempt, with jitter). */
+  backoffMs?: number;
+  /** Shown in errors. */
+  path?: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const S3_LIMITS = { maxParts: 10_000, minPartSize: 5 * MiB, maxPartSize: 5 * 1024 * MiB } as const;
+
+/**
+ * The part size for an object of `size` bytes: at least `preferred` and the service minimum, large
+ * enough that the object fits in `maxParts`, rounded up to a MiB.
+ */
+export function planPartSize(
+  size: number | undefined,
+  preferred: number,
+  limits: { maxParts: number; minPartSize: number; maxPartSize: number },
+): number {
+  let part = Math.max(preferred, limits.minPartSize);
+  if (size !== undefined && size > part * limits.maxParts) {
+    part = Math.ceil(size / limits.maxParts / MiB) * MiB;
+  }
+  if (part > limits.maxPartSize) {
+    throw fsError('EFBIG', {
+      detail: `an object of ${size} bytes does not fit in ${limits.maxParts} parts of at most ${limits.maxPartSize} bytes`,
+    });
+  }
+  return part;
+}
+
+/** The part size to use for part `partNumber` when the total size is unknown (doubling schedule). */
+export function partSizeFor(
+  partNumber: number,
+  initial: number,
+  limits: { maxParts: number; maxPartSize: number },
+): number {
+  const step = Math.max(1, Math.floor(limits.maxParts / 8));
+  const doublings = Math.floor((partNumber - 1) / step);
+  return Math.min(limits.maxPartSize, initial * 2 ** doublings);
+}
+
+/** A streaming upload with bounded memory; see the module comment for its guarantees. */
+export function createMultipartWriter<U>(
+  service: MultipartService<U>,
+  options: MultipartOptions = {},
+): ObjectWriter & { readonly crc32: number } {
+  const limits = {
+    maxParts: options.maxParts ?? S3_LIMITS.maxParts,
+    minPartSize: options.minPartSize ?? S3_LIMITS.minPartSize,
+    maxPartSize: options.maxPartSize ?? S3_LIMITS.maxPartSize,
+  };
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const attempts = Math.max(1, options.attempts ?? 4);
+  const backoff = options.backoffMs ?? 100;
+  const initial = planPartSize(options.sizeHint, options.partSize ?? 16 * MiB, limits);
+  const fixedSize = options.sizeHint !== undefined;
+
+  const free: Buffer[] = [];
+  let allocated = 0;
+  const waiters: ((b: Buffer) => void)[] = [];
+  let current: Buffer | undefined;
+  let filled = 0;
+  let partNumber = 0;
+  let total = 0;
+  let wholeCrc = 0;
+  let upload: Promise<U> | undefined;
+  let uploadId: U | undefined;
+  const inflight = new Set<Promise<void>>();
+  const done: { partNumber: number; token: string; crc32: number; size: number }[] = [];
+  let failure: unknown;
+  let state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
+
+  const sizeOf = (n: number): number => (fixedSize ? initial : partSizeFor(n, initial, limits));
+
+  async function acquire(size: number): Promise<Buffer> {
+    const idx = free.findIndex((b) => b.length >= size);
+    if (idx >= 0) return free.splice(idx, 1)[0]!.subarray(0, size);
+    if (allocated < concurrency + 1) {
+      allocated++;
+      return Buffer.allocUnsafe(size);
+    }
+    // Wait for a buffer to come back; a smaller one is dropped and replaced (the size grew).
+    const b = await new Promise<Buffer>((resolve) => waiters.push(resolve));
+    return b.length >= size ? b.subarray(0, size) : Buffer.allocUnsafe(size);
+  }
+
+  function release(b: Buffer): void {
+    const full = Buffer.from(b.buffer, b.byteOffset, b.buffer.byteLength - b.byteOffset);
+    const waiter = waiters.shift();
+    if (waiter) waiter(full);
+    else free.push(full);
+  }
+
+  function fail(err: unknown): void {
+    failure ??= err;
+  }
+
+  async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const retry =
+          attempt < attempts &&
+          (service.isRetryable?.(err) ?? (err as { retryable?: boolean }).retryable === true);
+        if (!retry || failure) throw err;
+        await new Promise((r) => setTimeout(r, backoff * 2 ** (attempt - 1) * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  function dispatch(buf: Buffer, length: number): void {
+    const n = ++partNumber;
+    if (n > limits.maxParts) {
+      fail(fsError('EFBIG', { path: options.path, detail: `upload exceeds ${limits.maxParts} parts` }));
+      release(buf);
+      return;
+    }
+    const body = buf.subarray(0, length);
+    const partCrc = crc32(body);
+    upload ??= service.initiate().then((id) => (uploadId = id));
+    const p = (async () => {
+      try {
+        const id = await upload!;
+        if (failure) return;
+        const res = await withRetry(() => service.uploadPart(id, n, body, { crc32: partCrc }));
+        done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
+      } catch (err) {
+        fail(err);
+      } finally {
+        release(buf);
+      }
+    })();
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+
+  async function waitForSlot(): Promise<void> {
+    while (inflight.size >= concurrency) await Promise.race(inflight);
+  }
+
+  async function cleanup(): Promise<void> {
+    await Promise.allSettled([...inflight]);
+    if (upload) {
+      try {
+        const id = uploadId ?? (await upload);
+        await service.abort(id);
+      } catch {
+        // initiate failed (nothing to abort) or abort failed: the original error is what matters
+      }
+    }
+  }
+
+  const writer = {
+    get crc32() {
+      return wholeCrc;
+    },
+    async write(chunk: Uint8Array): Promise<void> {
+      if (failure) throw failure;
+      if (state !== 'open')
+        throw fsError('EBADF', { syscall: 'write', path: options.path, detail: `upload is ${state}` });
+      let offset = 0;
+      wholeCrc = crc32(chunk, wholeCrc);
+      total += chunk.length;
+      while (offset < chunk.length) {
+        current ??= await acquire(sizeOf(partNumber + 1));
+        const n = Math.min(chunk.length - offset, current.length - filled);
+        current.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === current.length) {
+          await waitForSlot();
+          if (failure) throw failure;
+          dispatch(current, filled);
+          current = undefined;
+          filled = 0;
+        }
+      }
+    },
+    async close(): Promise<ObjectMeta> {
+      if (failure) {
+        await writer.abort();
+        throw failure;
+      }
+      if (state !== 'open')
+        throw fsError('EBADF', { syscall: 'close', path: options.path, detail: `upload is ${state}` });
+      state = 'closing';
+      try {
+        if (partNumber === 0) {
+          const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
+          const meta = await withRetry(() => service.put(body, { crc32: wholeCrc }));
+          if (current) release(current);
+          state = 'closed';
+          return meta;
+        }
+        if (current && filled > 0) {
+          await waitForSlot();
+          dispatch(current, filled);
+        } else if (current) release(current);
+        current = undefined;
+        while (inflight.size > 0) await Promise.race(inflight);
+        if (failure) throw failure;
+        done.sort((a, b) => a.partNumber - b.partNumber);
+        const meta = await service.complete(uploadId!, done, { crc32: wholeCrc, size: total });
+        state = 'closed';
+        return meta;
+      } catch (err) {
+        fail(err);
+        state = 'aborted';
+        await cleanup();
+        throw failure;
+      }
+    },
+    async abort(reason?: unknown): Promise<void> {
+      if (state === 'closed') return;
+      if (reason !== undefined) fail(reason);
+      state = 'aborted';
+      failure ??= fsError('ECANCELED', { path: options.path, detail: 'upload aborted' });
+      await cleanup();
+    },
+  };
+  return writer;
+}
