@@ -53,6 +53,14 @@ export interface S3BackendOptions {
   uploadPartCopy?: boolean | undefined;
   /** SDK attempts per request (default 3). */
   maxAttempts?: number | undefined;
+  /** Keys per ListObjectsV2 page (default 1000, the S3 maximum). */
+  listPageSize?: number | undefined;
+  /** Most parts an upload may have (default 10,000; some S3-compatible servers allow fewer). */
+  maxParts?: number | undefined;
+  /** Objects above this size are copied with UploadPartCopy (default 5 GiB, the CopyObject limit). */
+  multipartCopyThreshold?: number | undefined;
+  /** Part size for UploadPartCopy (default 512 MiB, grown to fit 10,000 parts). */
+  copyPartSize?: number | undefined;
 }
 
 type Sdk = typeof S3;
@@ -362,6 +370,7 @@ export class S3Backend implements Backend {
       sizeHint: options.sizeHint,
       path: this.#path(key),
       ...S3_LIMITS,
+      maxParts: this.#opts.maxParts ?? S3_LIMITS.maxParts,
     });
   }
 
@@ -376,7 +385,10 @@ export class S3Backend implements Backend {
           Delimiter: options.delimiter,
           ContinuationToken: token,
           StartAfter: token ? undefined : options.startAfter,
-          MaxKeys: Math.max(1, Math.min(options.pageSize ?? 1000, remaining, 1000)),
+          MaxKeys: Math.max(
+            1,
+            Math.min(options.pageSize ?? 1000, this.#opts.listPageSize ?? 1000, remaining, 1000),
+          ),
         }),
         'scandir',
         prefix,
@@ -435,7 +447,7 @@ export class S3Backend implements Backend {
     const meta = await this.stat(from);
     if (!meta) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
     const source = `${this.bucket}/${encodeKey(from)}`;
-    if (meta.size <= COPY_LIMIT) {
+    if (meta.size <= (this.#opts.multipartCopyThreshold ?? COPY_LIMIT)) {
       await this.#send(
         new this.#sdk.CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }),
         'copyfile',
@@ -459,7 +471,7 @@ export class S3Backend implements Backend {
   }
 
   async #multipartCopy(source: string, to: string, size: number): Promise<void> {
-    const partSize = Math.max(512 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
+    const partSize = Math.max(this.#opts.copyPartSize ?? 512 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
     const init = await this.#send<S3.CreateMultipartUploadCommandOutput>(
       new this.#sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }),
       'copyfile',

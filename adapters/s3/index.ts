@@ -60,6 +60,13 @@ export const s3Flavor = defineFlavor({
       description: 'The server supports UploadPartCopy (copies over 5 GiB)',
     },
     maxAttempts: { type: 'number', description: 'SDK attempts per request (default 3)' },
+    listPageSize: { type: 'number', description: 'Keys per list request (default 1000)' },
+    maxParts: { type: 'number', description: 'Most parts per upload (default 10,000)' },
+    multipartCopyThreshold: {
+      type: 'number',
+      description: 'Copy with UploadPartCopy above this size (default 5 GiB)',
+    },
+    copyPartSize: { type: 'number', description: 'UploadPartCopy part size (default 512 MiB)' },
   },
   async create(config) {
     const loc = parseLocation(config.path);

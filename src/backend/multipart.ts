@@ -8,7 +8,10 @@
  *   (writing into reused memory is ~20x faster than into fresh pages on this class of machine).
  * - An object smaller than one part goes as a single put; nothing is initiated.
  * - The part size grows so that any object fits in `maxParts` parts: from `sizeHint` when given,
- *   otherwise by doubling every `maxParts / 8` parts (never above `maxPartSize`).
+ *   otherwise by doubling every `maxParts / 10` parts (never above `maxPartSize`): from 16 MiB,
+ *   10,000 parts hold 5 TiB+. As parts grow, fewer are in flight, so memory stays within the
+ *   budget `partSize × (concurrency + 1)` until a single part is larger than that.
+ * - A failure aborts the upload at once, even if the caller never calls `close` or `abort`.
  * - A CRC32 of the whole object (and of each part) is computed while streaming (zlib's native
  *   crc32), handed to the service, and returned in the object's metadata.
  * - A part that fails with a retryable error is retried with backoff; any other failure aborts the
@@ -93,7 +96,7 @@ export function partSizeFor(
   initial: number,
   limits: { maxParts: number; maxPartSize: number },
 ): number {
-  const step = Math.max(1, Math.floor(limits.maxParts / 8));
+  const step = Math.max(1, Math.floor(limits.maxParts / 10));
   const doublings = Math.floor((partNumber - 1) / step);
   return Math.min(limits.maxPartSize, initial * 2 ** doublings);
 }
@@ -113,11 +116,15 @@ export function createMultipartWriter<U>(
   const backoff = options.backoffMs ?? 100;
   const initial = planPartSize(options.sizeHint, options.partSize ?? 16 * MiB, limits);
   const fixedSize = options.sizeHint !== undefined;
+  // Memory budget: what `concurrency` uploads plus one filling buffer take at the initial part size.
+  // When parts grow (unknown sizes), fewer are in flight; two buffers are always allowed.
+  const budget = initial * (concurrency + 1);
 
-  const free: Buffer[] = [];
-  let allocated = 0;
-  const waiters: ((b: Buffer) => void)[] = [];
+  let free: Buffer[] = [];
+  let allocatedBytes = 0;
+  const waiters: (() => void)[] = [];
   let current: Buffer | undefined;
+  let currentSize = 0;
   let filled = 0;
   let partNumber = 0;
   let total = 0;
@@ -127,31 +134,47 @@ export function createMultipartWriter<U>(
   const inflight = new Set<Promise<void>>();
   const done: { partNumber: number; token: string; crc32: number; size: number }[] = [];
   let failure: unknown;
+  let cleanup: Promise<void> | undefined;
   let state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
 
   const sizeOf = (n: number): number => (fixedSize ? initial : partSizeFor(n, initial, limits));
 
   async function acquire(size: number): Promise<Buffer> {
-    const idx = free.findIndex((b) => b.length >= size);
-    if (idx >= 0) return free.splice(idx, 1)[0]!.subarray(0, size);
-    if (allocated < concurrency + 1) {
-      allocated++;
-      return Buffer.allocUnsafe(size);
+    for (;;) {
+      // Buffers smaller than the (grown) part size are dropped.
+      free = free.filter((b) => {
+        if (b.length >= size) return true;
+        allocatedBytes -= b.length;
+        return false;
+      });
+      const b = free.pop();
+      if (b) return b;
+      if (allocatedBytes + size <= Math.max(budget, 2 * size)) {
+        allocatedBytes += size;
+        return Buffer.allocUnsafe(size);
+      }
+      await new Promise<void>((resolve) => waiters.push(resolve));
     }
-    // Wait for a buffer to come back; a smaller one is dropped and replaced (the size grew).
-    const b = await new Promise<Buffer>((resolve) => waiters.push(resolve));
-    return b.length >= size ? b.subarray(0, size) : Buffer.allocUnsafe(size);
   }
 
   function release(b: Buffer): void {
-    const full = Buffer.from(b.buffer, b.byteOffset, b.buffer.byteLength - b.byteOffset);
-    const waiter = waiters.shift();
-    if (waiter) waiter(full);
-    else free.push(full);
+    free.push(b);
+    waiters.shift()?.();
   }
 
+  /** Records the first failure and aborts the upload right away (no parts left behind). */
   function fail(err: unknown): void {
-    failure ??= err;
+    if (failure !== undefined) return;
+    failure = err;
+    cleanup = (async () => {
+      await Promise.allSettled([...inflight]);
+      if (!upload) return;
+      try {
+        await service.abort(uploadId ?? (await upload));
+      } catch {
+        // initiate failed (nothing to abort) or abort failed: the original error is what matters
+      }
+    })();
   }
 
   async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
@@ -162,7 +185,7 @@ export function createMultipartWriter<U>(
         const retry =
           attempt < attempts &&
           (service.isRetryable?.(err) ?? (err as { retryable?: boolean }).retryable === true);
-        if (!retry || failure) throw err;
+        if (!retry || failure !== undefined) throw err;
         await new Promise((r) => setTimeout(r, backoff * 2 ** (attempt - 1) * (0.5 + Math.random())));
       }
     }
@@ -171,8 +194,14 @@ export function createMultipartWriter<U>(
   function dispatch(buf: Buffer, length: number): void {
     const n = ++partNumber;
     if (n > limits.maxParts) {
-      fail(fsError('EFBIG', { path: options.path, detail: `upload exceeds ${limits.maxParts} parts` }));
       release(buf);
+      fail(
+        fsError('EFBIG', {
+          syscall: 'write',
+          path: options.path,
+          detail: `the upload needs more than ${limits.maxParts} parts`,
+        }),
+      );
       return;
     }
     const body = buf.subarray(0, length);
@@ -181,7 +210,7 @@ export function createMultipartWriter<U>(
     const p = (async () => {
       try {
         const id = await upload!;
-        if (failure) return;
+        if (failure !== undefined) return;
         const res = await withRetry(() => service.uploadPart(id, n, body, { crc32: partCrc }));
         done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
       } catch (err) {
@@ -198,57 +227,57 @@ export function createMultipartWriter<U>(
     while (inflight.size >= concurrency) await Promise.race(inflight);
   }
 
-  async function cleanup(): Promise<void> {
-    await Promise.allSettled([...inflight]);
-    if (upload) {
-      try {
-        const id = uploadId ?? (await upload);
-        await service.abort(id);
-      } catch {
-        // initiate failed (nothing to abort) or abort failed: the original error is what matters
-      }
-    }
+  /** Sends the full current buffer as the next part (called only when more bytes follow). */
+  async function flushFull(): Promise<void> {
+    await waitForSlot();
+    if (failure !== undefined) throw failure;
+    dispatch(current!, filled);
+    current = undefined;
+    filled = 0;
+  }
+
+  async function settleFailure(): Promise<never> {
+    state = 'aborted';
+    await cleanup;
+    throw failure;
   }
 
   const writer = {
     get crc32() {
-      return wholeCrc;
+      return wholeCrc >>> 0;
     },
     async write(chunk: Uint8Array): Promise<void> {
-      if (failure) throw failure;
+      if (failure !== undefined) throw failure;
       if (state !== 'open')
         throw fsError('EBADF', { syscall: 'write', path: options.path, detail: `upload is ${state}` });
-      let offset = 0;
       wholeCrc = crc32(chunk, wholeCrc);
       total += chunk.length;
+      let offset = 0;
       while (offset < chunk.length) {
-        current ??= await acquire(sizeOf(partNumber + 1));
-        const n = Math.min(chunk.length - offset, current.length - filled);
+        // A full buffer is sent only once more bytes arrive: an object of exactly one part stays one put.
+        if (current && filled === currentSize) await flushFull();
+        if (!current) {
+          currentSize = sizeOf(partNumber + 1);
+          current = await acquire(currentSize);
+          if (failure !== undefined) throw failure;
+        }
+        const n = Math.min(chunk.length - offset, currentSize - filled);
         current.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
         offset += n;
-        if (filled === current.length) {
-          await waitForSlot();
-          if (failure) throw failure;
-          dispatch(current, filled);
-          current = undefined;
-          filled = 0;
-        }
       }
     },
     async close(): Promise<ObjectMeta> {
-      if (failure) {
-        await writer.abort();
-        throw failure;
-      }
+      if (failure !== undefined) return settleFailure();
       if (state !== 'open')
         throw fsError('EBADF', { syscall: 'close', path: options.path, detail: `upload is ${state}` });
       state = 'closing';
       try {
         if (partNumber === 0) {
           const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
-          const meta = await withRetry(() => service.put(body, { crc32: wholeCrc }));
+          const meta = await withRetry(() => service.put(body, { crc32: wholeCrc >>> 0 }));
           if (current) release(current);
+          current = undefined;
           state = 'closed';
           return meta;
         }
@@ -258,24 +287,21 @@ export function createMultipartWriter<U>(
         } else if (current) release(current);
         current = undefined;
         while (inflight.size > 0) await Promise.race(inflight);
-        if (failure) throw failure;
+        if (failure !== undefined) return await settleFailure();
         done.sort((a, b) => a.partNumber - b.partNumber);
-        const meta = await service.complete(uploadId!, done, { crc32: wholeCrc, size: total });
+        const meta = await service.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total });
         state = 'closed';
         return meta;
       } catch (err) {
         fail(err);
-        state = 'aborted';
-        await cleanup();
-        throw failure;
+        return settleFailure();
       }
     },
     async abort(reason?: unknown): Promise<void> {
       if (state === 'closed') return;
-      if (reason !== undefined) fail(reason);
+      fail(reason ?? fsError('ECANCELED', { path: options.path, detail: 'upload aborted' }));
       state = 'aborted';
-      failure ??= fsError('ECANCELED', { path: options.path, detail: 'upload aborted' });
-      await cleanup();
+      await cleanup;
     },
   };
   return writer;

@@ -1,0 +1,118 @@
+/**
+ * An HTTP reverse proxy on 127.0.0.1 that injects faults in front of an emulator: a connection
+ * reset after N body bytes, a 503 answer, or a stall, on requests that match a rule, a bounded
+ * number of times. Everything else is forwarded untouched (keep-alive on both sides).
+ */
+import {
+  createServer,
+  request as httpRequest,
+  Agent,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface FaultRule {
+  /** Which requests: e.g. `(req, url) => req.method === 'PUT' && url.searchParams.get('partNumber') === '3'`. */
+  match: (req: IncomingMessage, url: URL) => boolean;
+  /** What to do. */
+  fault:
+    | { kind: 'reset'; afterBytes: number }
+    | { kind: 'status'; status: number; body?: string }
+    | { kind: 'stall'; ms: number };
+  /** How many matching requests get the fault (default 1); later ones pass. */
+  times?: number;
+}
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:PORT` */
+  endpoint: string;
+  /** Requests that matched a rule and were faulted, per rule index. */
+  readonly hits: number[];
+  /** Every request seen: `METHOD path?query`. */
+  readonly log: string[];
+  setRules(rules: FaultRule[]): void;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let rules: FaultRule[] = [];
+  let remaining: number[] = [];
+  const hits: number[] = [];
+  const log: string[] = [];
+  const sockets = new Set<Socket>();
+
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+    const out = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+        agent,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    log.push(`${req.method} ${url.pathname}${url.search}`);
+    const i = rules.findIndex((r, idx) => remaining[idx]! > 0 && r.match(req, url));
+    if (i < 0) return forward(req, res);
+    remaining[i]!--;
+    hits[i] = (hits[i] ?? 0) + 1;
+    const fault = rules[i]!.fault;
+    if (fault.kind === 'status') {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(fault.status, { 'content-type': 'application/xml' });
+        res.end(
+          fault.body ??
+            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>',
+        );
+      });
+      return;
+    }
+    if (fault.kind === 'stall') {
+      setTimeout(() => forward(req, res), fault.ms);
+      return;
+    }
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= fault.afterBytes) req.socket.resetAndDestroy();
+    });
+    req.on('end', () => req.socket.resetAndDestroy());
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    hits,
+    log,
+    setRules(next) {
+      rules = next;
+      remaining = next.map((r) => r.times ?? 1);
+      hits.length = 0;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      agent.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

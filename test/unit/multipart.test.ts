@@ -1,0 +1,287 @@
+/**
+ * The shared multipart writer against an in-process service that records what it is asked to do
+ * (the cloud flavors are tested against real emulators; this pins the writer's own guarantees:
+ * bounded buffers, ordering, planning, retries, abort on failure).
+ */
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import { fsError } from '../../src/core/errors.js';
+import {
+  createMultipartWriter,
+  partSizeFor,
+  planPartSize,
+  S3_LIMITS,
+  type MultipartService,
+} from '../../src/backend/multipart.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+interface Recorder extends MultipartService<string> {
+  puts: Buffer[];
+  parts: Map<number, Buffer>;
+  partSizes: number[];
+  completed: Buffer | undefined;
+  aborted: string[];
+  inflight: number;
+  maxInflight: number;
+  initiated: number;
+}
+
+function recorder(
+  opts: { failPart?: (n: number, attempt: number) => Error | undefined; delayMs?: number } = {},
+): Recorder {
+  const attempts = new Map<number, number>();
+  const r: Recorder = {
+    puts: [],
+    parts: new Map(),
+    partSizes: [],
+    completed: undefined,
+    aborted: [],
+    inflight: 0,
+    maxInflight: 0,
+    initiated: 0,
+    async put(body) {
+      r.puts.push(Buffer.from(body));
+      return { key: 'k', size: body.length, mtime: new Date() };
+    },
+    async initiate() {
+      r.initiated++;
+      return 'upload-1';
+    },
+    async uploadPart(_id, n, body, info) {
+      r.inflight++;
+      r.maxInflight = Math.max(r.maxInflight, r.inflight);
+      try {
+        const attempt = (attempts.get(n) ?? 0) + 1;
+        attempts.set(n, attempt);
+        await new Promise((res) => setTimeout(res, opts.delayMs ?? 1));
+        const err = opts.failPart?.(n, attempt);
+        if (err) throw err;
+        expect(info.crc32).toBe(crc32(body));
+        r.parts.set(n, Buffer.from(body)); // copy: the writer reuses its buffers
+        r.partSizes[n - 1] = body.length;
+        return { token: `etag-${n}` };
+      } finally {
+        r.inflight--;
+      }
+    },
+    async complete(_id, parts, info) {
+      expect(parts.map((p) => p.partNumber)).toEqual(parts.map((_, i) => i + 1));
+      r.completed = Buffer.concat(parts.map((p) => r.parts.get(p.partNumber)!));
+      expect(info.size).toBe(r.completed.length);
+      expect(info.crc32).toBe(crc32(r.completed));
+      return { key: 'k', size: info.size, mtime: new Date() };
+    },
+    async abort(id) {
+      r.aborted.push(id);
+    },
+    isRetryable: (err) => (err as { retryable?: boolean }).retryable === true,
+  };
+  return r;
+}
+
+function payload(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** Writes `data` in chunks of `chunk` bytes, reusing ONE chunk buffer (as a hot path would). */
+async function feed(w: { write(c: Uint8Array): Promise<void> }, data: Buffer, chunk: number): Promise<void> {
+  const scratch = Buffer.allocUnsafe(chunk);
+  for (let i = 0; i < data.length; i += chunk) {
+    const n = Math.min(chunk, data.length - i);
+    data.copy(scratch, 0, i, i + n);
+    await w.write(scratch.subarray(0, n));
+    scratch.fill(0xee); // the writer must have copied what it needs
+  }
+}
+
+const small = { partSize: 5 * MiB, minPartSize: 5 * MiB };
+
+describe('multipart writer', () => {
+  it('an object smaller than a part goes as one put, nothing initiated', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, small);
+    const data = payload(5 * MiB - 1);
+    await feed(w, data, 64 * 1024);
+    await w.close();
+    expect(svc.initiated).toBe(0);
+    expect(svc.puts).toHaveLength(1);
+    expect(sha(svc.puts[0]!)).toBe(sha(data));
+    expect(w.crc32).toBe(crc32(data));
+  });
+
+  it('zero bytes is one empty put', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, small);
+    await w.close();
+    expect(svc.puts.map((b) => b.length)).toEqual([0]);
+  });
+
+  it('exactly one part is still a single put; one byte more makes two parts', async () => {
+    const one = recorder();
+    const w1 = createMultipartWriter(one, small);
+    await feed(w1, payload(5 * MiB), 1 << 20);
+    await w1.close();
+    expect(one.puts).toHaveLength(1);
+    expect(one.initiated).toBe(0);
+
+    const two = recorder();
+    const w2 = createMultipartWriter(two, small);
+    const data = payload(5 * MiB + 1, 7);
+    await feed(w2, data, 1 << 20);
+    await w2.close();
+    expect(two.partSizes).toEqual([5 * MiB, 1]);
+    expect(sha(two.completed!)).toBe(sha(data));
+  });
+
+  it('reassembles many parts in order from odd-sized chunks, with bounded concurrency', async () => {
+    const svc = recorder({ delayMs: 3 });
+    const w = createMultipartWriter(svc, { ...small, concurrency: 3 });
+    const data = payload(23 * MiB + 12345, 3);
+    await feed(w, data, 333_333);
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    expect(svc.partSizes).toHaveLength(5);
+    expect(svc.maxInflight).toBeLessThanOrEqual(3);
+    expect(svc.maxInflight).toBeGreaterThan(1);
+  });
+
+  it('a retryable part failure is retried and the object is intact', async () => {
+    const svc = recorder({
+      failPart: (n, attempt) =>
+        n === 2 && attempt === 1 ? fsError('ECONNRESET', { retryable: true }) : undefined,
+    });
+    const w = createMultipartWriter(svc, { ...small, backoffMs: 1 });
+    const data = payload(12 * MiB, 5);
+    await feed(w, data, 1 << 20);
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    expect(svc.aborted).toEqual([]);
+  });
+
+  it('a persistent failure aborts the upload and surfaces the original error', async () => {
+    const original = fsError('ECONNRESET', { retryable: true, detail: 'injected reset' });
+    const svc = recorder({ failPart: (n) => (n === 2 ? original : undefined) });
+    const w = createMultipartWriter(svc, { ...small, backoffMs: 1, attempts: 3 });
+    const data = payload(16 * MiB, 9);
+    let caught: unknown;
+    try {
+      await feed(w, data, 1 << 20);
+      await w.close();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBe(original);
+    expect(svc.aborted).toEqual(['upload-1']);
+    expect(svc.completed).toBeUndefined();
+    await expect(w.write(Buffer.from('more'))).rejects.toBe(original);
+  });
+
+  it('a non-retryable failure is not retried', async () => {
+    let calls = 0;
+    const svc = recorder({
+      failPart: (n) => {
+        if (n !== 1) return undefined;
+        calls++;
+        return fsError('EACCES');
+      },
+    });
+    const w = createMultipartWriter(svc, { ...small, backoffMs: 1 });
+    await expect(
+      (async () => {
+        await feed(w, payload(11 * MiB), 1 << 20);
+        await w.close();
+      })(),
+    ).rejects.toMatchObject({ code: 'EACCES' });
+    expect(calls).toBe(1);
+  });
+
+  it('abort() discards the upload and later writes are refused', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, small);
+    await feed(w, payload(11 * MiB), 1 << 20);
+    await w.abort(new Error('caller gave up'));
+    expect(svc.aborted).toEqual(['upload-1']);
+    await expect(w.close()).rejects.toThrow('caller gave up');
+  });
+
+  it('with sizeHint, parts are planned to fit the part limit', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, { ...small, maxParts: 4, sizeHint: 30 * MiB });
+    const data = payload(30 * MiB, 4);
+    await feed(w, data, 1 << 20);
+    await w.close();
+    expect(svc.partSizes.length).toBeLessThanOrEqual(4);
+    expect(svc.partSizes[0]).toBe(8 * MiB);
+    expect(sha(svc.completed!)).toBe(sha(data));
+  });
+
+  it('without a size, part sizes grow so a large object still fits the part limit', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, { ...small, maxParts: 8 });
+    const data = payload(60 * MiB, 6);
+    await feed(w, data, 1 << 20);
+    await w.close();
+    expect(svc.partSizes.length).toBeLessThanOrEqual(8);
+    expect(svc.partSizes.slice(0, 3)).toEqual([5 * MiB, 10 * MiB, 20 * MiB]);
+    // Memory stayed within the budget: at most two 20 MiB buffers, never 4 + 1 of them.
+    expect(svc.maxInflight).toBeLessThanOrEqual(4);
+    expect(sha(svc.completed!)).toBe(sha(data));
+  });
+
+  it('refuses to go past the part limit with EFBIG and aborts', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, { ...small, maxParts: 2, maxPartSize: 5 * MiB });
+    await expect(
+      (async () => {
+        await feed(w, payload(16 * MiB), 1 << 20);
+        await w.close();
+      })(),
+    ).rejects.toMatchObject({ code: 'EFBIG' });
+    // The writer aborts by itself: the caller has not called close() or abort() after the failure.
+    await vi.waitFor(() => expect(svc.aborted).toEqual(['upload-1']), { timeout: 2000 });
+    await expect(w.close()).rejects.toMatchObject({ code: 'EFBIG' });
+    expect(svc.aborted).toEqual(['upload-1']);
+  });
+});
+
+describe('part-size planning', () => {
+  it('any size up to the service maximum fits in 10,000 parts within S3 limits', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5 * 1024 * 1024 * MiB }),
+        fc.integer({ min: 1, max: 64 }),
+        (size, prefMiB) => {
+          const part = planPartSize(size, prefMiB * MiB, S3_LIMITS);
+          expect(part).toBeGreaterThanOrEqual(S3_LIMITS.minPartSize);
+          expect(part).toBeLessThanOrEqual(S3_LIMITS.maxPartSize);
+          expect(part % MiB).toBe(0);
+          expect(Math.ceil(size / part)).toBeLessThanOrEqual(S3_LIMITS.maxParts);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a size beyond 10,000 × 5 GiB is EFBIG', () => {
+    expect(() => planPartSize(10_000 * 5 * 1024 * MiB + 1, 16 * MiB, S3_LIMITS)).toThrow(
+      expect.objectContaining({ code: 'EFBIG' }),
+    );
+  });
+
+  it('the unknown-size schedule covers at least 5 TiB within 10,000 parts from 16 MiB parts', () => {
+    let total = 0;
+    for (let n = 1; n <= S3_LIMITS.maxParts; n++) total += partSizeFor(n, 16 * MiB, S3_LIMITS);
+    expect(total).toBeGreaterThanOrEqual(5 * 1024 * 1024 * MiB);
+    expect(partSizeFor(1, 16 * MiB, S3_LIMITS)).toBe(16 * MiB);
+  });
+});
