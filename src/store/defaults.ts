@@ -73,15 +73,26 @@ export async function writeConfigFile(config: ConfigFile): Promise<void> {
   }
 }
 
+/** First-use lookups in flight, per config dir: concurrent first calls must agree on one UUID. */
+const pendingRecords = new Map<string, Promise<string>>();
+
 /** The default local store's directory, creating its record (not the directory) on first use. */
 export async function defaultLocalStorePath(): Promise<string> {
   if (process.env.ARTIFACT_VFS_LOCAL_STORE) return process.env.ARTIFACT_VFS_LOCAL_STORE;
-  const config = await readConfigFile();
-  if (!config.defaultLocalStore) {
-    config.defaultLocalStore = randomUUID();
-    await writeConfigFile(config);
+  const dir = configDir();
+  let record = pendingRecords.get(dir);
+  if (!record) {
+    record = (async () => {
+      const config = await readConfigFile();
+      if (!config.defaultLocalStore) {
+        config.defaultLocalStore = randomUUID();
+        await writeConfigFile(config);
+      }
+      return config.defaultLocalStore;
+    })().finally(() => pendingRecords.delete(dir));
+    pendingRecords.set(dir, record);
   }
-  return join(configDir(), 'local_stores', config.defaultLocalStore);
+  return join(dir, 'local_stores', await record);
 }
 
 /** The default store: local, under the config dir, created on first use. */

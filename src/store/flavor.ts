@@ -139,9 +139,12 @@ export async function importOptional<T>(pkg: string, flavor: string, load: () =>
     return await load();
   } catch (err) {
     const code = (err as { code?: string }).code;
+    // Node quotes the package it could not find; an unquoted mention is the importer of a missing
+    // dependency (`Cannot find package 'dep' imported from …/node_modules/pkg/…`), which is not ours.
+    const message = String((err as Error).message);
     if (
       (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-      String((err as Error).message).includes(pkg)
+      (message.includes(`'${pkg}'`) || message.includes(`'${pkg}/`))
     ) {
       throw fsError('ERR_MISSING_DEPENDENCY', {
         message: `The '${flavor}' flavor needs the package '${pkg}', which is not installed. Install it with: npm install ${pkg}`,

@@ -1,6 +1,6 @@
 /** The flavor registry: built-in flavors plus any a user registers (ZenML's `flavor register`). */
 import { fsError } from '../core/errors.js';
-import { canonicalScheme, registerScheme } from '../core/uri.js';
+import { canonicalScheme, isKnownScheme, registerScheme } from '../core/uri.js';
 import type { Flavor } from './flavor.js';
 
 export class FlavorRegistry {
@@ -26,8 +26,14 @@ export class FlavorRegistry {
     if (this.#flavors.has(flavor.name) && !options.replace) {
       throw fsError('EEXIST', { message: `EEXIST: a flavor named '${flavor.name}' is already registered` });
     }
-    const [canonical, ...aliases] = flavor.schemes;
-    if (canonicalScheme(canonical!) === canonical) registerScheme(canonical!, ...aliases);
+    const [first, ...aliases] = flavor.schemes;
+    const canonical = canonicalScheme(first!);
+    // Scheme names are process-wide: a name that already means another scheme (`s3`, `gcs`) keeps
+    // its meaning, so a flavor that also serves s3:// paths never re-points s3:// at itself.
+    registerScheme(
+      canonical,
+      ...aliases.filter((a) => !isKnownScheme(a) || canonicalScheme(a) === canonical),
+    );
     this.#flavors.set(flavor.name, flavor);
   }
 

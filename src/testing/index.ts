@@ -35,16 +35,21 @@ export interface MemoryMount {
  */
 export function mountMemory(prefix: string, options: { vfs?: MountTable } = {}): MemoryMount {
   const table = options.vfs ?? defaultVfs;
-  const normal = formatLocation(parseLocation(prefix), { trailingSlash: false });
+  // A whole scheme (`gs://`) is a valid mount point, as in MountTable.mount.
+  const loc = parseLocation(prefix, { syscall: 'mount', schemeOnly: true });
+  const normal = formatLocation(loc, { trailingSlash: false });
   const { fs, volume } = createMemoryFs();
   table.mount(normal, fs);
-  const base = normal === '/' ? '' : normal;
   return {
     prefix: normal,
     fs,
     toJSON() {
       const out: Record<string, string | null> = {};
-      for (const [p, content] of Object.entries(volume.toJSON())) out[base + p] = content ?? null;
+      for (const [p, content] of Object.entries(volume.toJSON())) {
+        // Joined by segments: `gs://` + `/b/k` is `gs://b/k`, `/` + `/k` is `/k`.
+        const segments = [...loc.segments, ...p.split('/').filter((s) => s !== '')];
+        out[formatLocation({ scheme: loc.scheme, segments, trailingSlash: false })] = content ?? null;
+      }
       return out;
     },
     reset() {

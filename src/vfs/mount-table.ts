@@ -54,6 +54,13 @@ export interface Resolved {
   display: string;
   /** The first mount's prefix in the caller's namespace (for mapping returned paths back). */
   userPrefix: Location;
+  /**
+   * Returned paths map back through these: an adapter path under `adapterAnchor` (segments) is
+   * `userAnchor` plus the segments below it. The anchors are the caller's path and the adapter path
+   * minus the trailing segments that every mount and alias hop passed through unchanged.
+   */
+  adapterAnchor: string[];
+  userAnchor: Location;
 }
 
 const MAX_ALIAS_DEPTH = 8;
@@ -114,8 +121,11 @@ export class MountTable {
   /** Finds the adapter and adapter path for a path or URI. */
   resolve(input: unknown, syscall?: string): Resolved {
     const display = pathToString(input, syscall);
-    let loc = parseLocation(display, { syscall });
+    const given = parseLocation(display, { syscall });
+    let loc = given;
     let userPrefix: Location | undefined;
+    // Trailing segments of the caller's path that reach the adapter unchanged.
+    let keep = given.segments.length;
     for (let depth = 0; depth < MAX_ALIAS_DEPTH; depth++) {
       const mount = this.#find(loc);
       if (!mount) {
@@ -127,6 +137,7 @@ export class MountTable {
       }
       userPrefix ??= mount.prefix;
       const rest = loc.segments.slice(mount.prefix.segments.length);
+      keep = Math.min(keep, rest.length);
       if (mount.alias) {
         loc = {
           scheme: mount.alias.scheme,
@@ -137,7 +148,18 @@ export class MountTable {
       }
       const segs = [...mount.root, ...rest];
       const adapterPath = '/' + segs.join('/') + (loc.trailingSlash && segs.length > 0 ? '/' : '');
-      return { mount: mount as Mount & { adapter: FsAdapter }, adapterPath, display, userPrefix };
+      return {
+        mount: mount as Mount & { adapter: FsAdapter },
+        adapterPath,
+        display,
+        userPrefix,
+        adapterAnchor: segs.slice(0, segs.length - keep),
+        userAnchor: {
+          scheme: given.scheme,
+          segments: given.segments.slice(0, given.segments.length - keep),
+          trailingSlash: false,
+        },
+      };
     }
     throw fsError('ELOOP', { syscall, path: display, detail: 'too many levels of mount aliases' });
   }
@@ -163,6 +185,15 @@ function sameSegments(a: Location, b: Location): boolean {
 /** Maps a path the adapter returned back into the caller's namespace. */
 function toUserPath(r: Resolved, adapterPath: string): string {
   const segs = splitRoot(adapterPath);
+  const anchor = r.adapterAnchor;
+  if (segs.length >= anchor.length && anchor.every((s, i) => segs[i] === s)) {
+    // Through aliases the first mount's prefix is not the adapter root's image: map via the anchors.
+    return formatLocation({
+      scheme: r.userAnchor.scheme,
+      segments: [...r.userAnchor.segments, ...segs.slice(anchor.length)],
+      trailingSlash: false,
+    });
+  }
   const root = r.mount.root;
   const rest = root.every((s, i) => segs[i] === s) ? segs.slice(root.length) : segs;
   return formatLocation({
