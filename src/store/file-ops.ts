@@ -367,7 +367,8 @@ export class FileOps {
   }
 
   async #copyTree(from: string, to: string): Promise<void> {
-    await this.fs.promises.mkdir(to, { recursive: true });
+    // Not recursive: like rename, a missing destination parent is ENOENT.
+    await this.fs.promises.mkdir(to);
     for (const d of await this.fs.promises.readdir(from, { withFileTypes: true })) {
       const s = joinPath(from, d.name);
       const t = joinPath(to, d.name);

@@ -328,12 +328,19 @@ function createRoutingFs(table: MountTable): FsAdapter {
     const base = name.slice(0, -4);
     sync[name] = (p: unknown, ...rest: unknown[]) => {
       if (name === 'existsSync') {
+        let r: Resolved;
         try {
-          const r = table.resolve(p, 'access');
+          r = table.resolve(p, 'access');
+        } catch {
+          return false;
+        }
+        try {
           return typeof r.mount.adapter.existsSync === 'function'
             ? r.mount.adapter.existsSync(r.adapterPath)
             : false;
-        } catch {
+        } catch (err) {
+          // An adapter that cannot answer synchronously (object stores) says so rather than lying.
+          if ((err as FsError).code === 'ENOTSUP') throw rewrite(err, 'existsSync', r.display);
           return false;
         }
       }

@@ -318,6 +318,15 @@ describe('across mounts', () => {
     expect(await fileio.exists(`${mem}/x.txt`)).toBe(false);
   });
 
+  it('rename of a directory across mounts into a missing parent is ENOENT, as within one mount', async () => {
+    await fileio.makedirs(`${mem}/d`);
+    await put(`${mem}/d/f.txt`, 'f');
+    const err = await rejection(fileio.rename(`${mem}/d`, `${local}/no/such/parent/d`));
+    expect(err.code).toBe('ENOENT');
+    expect(nodeFs.readdirSync(local)).toEqual([]);
+    expect(await fileio.exists(`${mem}/d/f.txt`)).toBe(true);
+  });
+
   it('rename of a missing source across mounts is ENOENT and creates nothing', async () => {
     const err = await rejection(fileio.rename(`${mem}/none`, `${local}/none`));
     expect(err.code).toBe('ENOENT');
