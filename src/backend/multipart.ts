@@ -19,6 +19,7 @@
  * - `write` resolves when its bytes are copied into a part buffer: the caller may reuse its chunk.
  */
 import { crc32 } from 'node:zlib';
+import { crc32Combine } from '../core/crc32.js';
 import { fsError } from '../core/errors.js';
 import type { ObjectMeta, ObjectWriter } from './types.js';
 
@@ -126,6 +127,8 @@ export function createMultipartWriter<U>(
   let current: Buffer | undefined;
   let currentSize = 0;
   let filled = 0;
+  /** CRC32 of the bytes in `current`, computed as they are copied in (while still in cache). */
+  let currentCrc = 0;
   let partNumber = 0;
   let total = 0;
   let wholeCrc = 0;
@@ -191,7 +194,7 @@ export function createMultipartWriter<U>(
     }
   }
 
-  function dispatch(buf: Buffer, length: number): void {
+  function dispatch(buf: Buffer, length: number, partCrc: number): void {
     const n = ++partNumber;
     if (n > limits.maxParts) {
       release(buf);
@@ -205,7 +208,7 @@ export function createMultipartWriter<U>(
       return;
     }
     const body = buf.subarray(0, length);
-    const partCrc = crc32(body);
+    wholeCrc = crc32Combine(wholeCrc, partCrc, length);
     upload ??= service.initiate().then((id) => (uploadId = id));
     const p = (async () => {
       try {
@@ -231,9 +234,10 @@ export function createMultipartWriter<U>(
   async function flushFull(): Promise<void> {
     await waitForSlot();
     if (failure !== undefined) throw failure;
-    dispatch(current!, filled);
+    dispatch(current!, filled, currentCrc);
     current = undefined;
     filled = 0;
+    currentCrc = 0;
   }
 
   async function settleFailure(): Promise<never> {
@@ -243,14 +247,14 @@ export function createMultipartWriter<U>(
   }
 
   const writer = {
+    /** CRC32 of everything written so far. */
     get crc32() {
-      return wholeCrc >>> 0;
+      return crc32Combine(wholeCrc, currentCrc, filled);
     },
     async write(chunk: Uint8Array): Promise<void> {
       if (failure !== undefined) throw failure;
       if (state !== 'open')
         throw fsError('EBADF', { syscall: 'write', path: options.path, detail: `upload is ${state}` });
-      wholeCrc = crc32(chunk, wholeCrc);
       total += chunk.length;
       let offset = 0;
       while (offset < chunk.length) {
@@ -262,7 +266,9 @@ export function createMultipartWriter<U>(
           if (failure !== undefined) throw failure;
         }
         const n = Math.min(chunk.length - offset, currentSize - filled);
-        current.set(chunk.subarray(offset, offset + n), filled);
+        const piece = chunk.subarray(offset, offset + n);
+        current.set(piece, filled);
+        currentCrc = crc32(piece, currentCrc);
         filled += n;
         offset += n;
       }
@@ -275,7 +281,11 @@ export function createMultipartWriter<U>(
       try {
         if (partNumber === 0) {
           const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
-          const meta = await withRetry(() => service.put(body, { crc32: wholeCrc >>> 0 }));
+          const crc = currentCrc >>> 0;
+          wholeCrc = crc;
+          currentCrc = 0;
+          filled = 0;
+          const meta = await withRetry(() => service.put(body, { crc32: crc }));
           if (current) release(current);
           current = undefined;
           state = 'closed';
@@ -283,9 +293,11 @@ export function createMultipartWriter<U>(
         }
         if (current && filled > 0) {
           await waitForSlot();
-          dispatch(current, filled);
+          dispatch(current, filled, currentCrc);
         } else if (current) release(current);
         current = undefined;
+        filled = 0;
+        currentCrc = 0;
         while (inflight.size > 0) await Promise.race(inflight);
         if (failure !== undefined) return await settleFailure();
         done.sort((a, b) => a.partNumber - b.partNumber);

@@ -8,6 +8,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { fsError } from '../../src/core/errors.js';
+import { crc32Combine } from '../../src/core/crc32.js';
 import {
   createMultipartWriter,
   partSizeFor,
@@ -283,5 +284,30 @@ describe('part-size planning', () => {
     for (let n = 1; n <= S3_LIMITS.maxParts; n++) total += partSizeFor(n, 16 * MiB, S3_LIMITS);
     expect(total).toBeGreaterThanOrEqual(5 * 1024 * 1024 * MiB);
     expect(partSizeFor(1, 16 * MiB, S3_LIMITS)).toBe(16 * MiB);
+  });
+});
+
+describe('crc32Combine', () => {
+  it('crc(a‖b) equals combine(crc(a), crc(b), len(b)) for arbitrary byte strings', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.uint8Array({ maxLength: 2000 }), (a, b) => {
+        const whole = crc32(Buffer.concat([a, b]));
+        expect(crc32Combine(crc32(a), crc32(b), b.length)).toBe(whole);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('works for lengths beyond 2^31 (checked against a zero run of known CRC)', () => {
+    // The CRC of n zero bytes appended to A equals combine(crc(A), crc(zeros(n)), n); build crc of 3 GiB of
+    // zeros by combining 3 × 1 GiB, and compare with combining the 1 GiB blocks one at a time.
+    const zeros = Buffer.alloc(1 << 20);
+    const mib = crc32(zeros);
+    let gib = 0;
+    for (let i = 0; i < 1024; i++) gib = crc32Combine(gib, mib, zeros.length);
+    const threeA = crc32Combine(crc32Combine(gib, gib, 2 ** 30), gib, 2 ** 30);
+    const twoGib = crc32Combine(gib, gib, 2 ** 30);
+    const threeB = crc32Combine(gib, twoGib, 2 ** 31);
+    expect(threeB).toBe(threeA);
   });
 });
