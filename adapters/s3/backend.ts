@@ -35,8 +35,13 @@ export interface S3BackendOptions {
   sessionToken?: string | undefined;
   /** A profile from the shared config files (otherwise the SDK's default chain). */
   profile?: string | undefined;
-  /** `crc32` (default): send and check CRC32 checksums; `off`: none. */
-  checksum?: 'crc32' | 'off' | undefined;
+  /**
+   * `crc32` (default): CRC32 on every upload request for the server to verify (per part, and the
+   * whole object on completion), stored with single-request objects and checked on full reads.
+   * `metadata`: no checksum headers (for servers that mishandle them), but the stored CRC32 is
+   * still checked on full reads. `off`: none.
+   */
+  checksum?: 'crc32' | 'metadata' | 'off' | undefined;
   /** Upload part size in bytes (default 16 MiB; grows so any object fits in 10,000 parts). */
   partSize?: number | undefined;
   /** Parts uploaded at once (default 4). Memory ≈ partSize × (concurrency + 1). */
@@ -90,13 +95,23 @@ export class S3Backend implements Backend {
   readonly #client: S3.S3Client;
   readonly #opts: S3BackendOptions;
   readonly #agents: (HttpAgent | HttpsAgent)[];
+  /** Send x-amz-checksum-* headers. */
   readonly #checksums: boolean;
+  /** Store and verify our own CRC32 metadata. */
+  readonly #crcMeta: boolean;
 
   constructor(sdk: Sdk, options: S3BackendOptions) {
     this.#sdk = sdk;
     this.#opts = options;
     this.bucket = options.bucket;
-    this.#checksums = (options.checksum ?? 'crc32') === 'crc32';
+    const mode = options.checksum ?? 'crc32';
+    if (mode !== 'crc32' && mode !== 'metadata' && mode !== 'off') {
+      throw fsError('EINVAL', {
+        message: `EINVAL: s3 checksum must be 'crc32', 'metadata' or 'off' (got '${String(mode)}')`,
+      });
+    }
+    this.#checksums = mode === 'crc32';
+    this.#crcMeta = mode !== 'off';
     const sockets = Math.max(16, (options.concurrency ?? 4) + (options.readConcurrency ?? 4) + 4);
     const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: sockets });
     const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: sockets });
@@ -212,7 +227,7 @@ export class S3Backend implements Backend {
     // End-to-end check on whole-object reads: the CRC32 we stored (single-request uploads) or the
     // server's full-object CRC32, when it reports one.
     let verify: ((c: Uint8Array | undefined) => void) | undefined;
-    if (!range && this.#checksums) {
+    if (!range && this.#crcMeta) {
       const expected =
         first.Metadata?.[CRC_META] !== undefined
           ? Number.parseInt(first.Metadata[CRC_META], 16)
@@ -267,6 +282,7 @@ export class S3Backend implements Backend {
     const sdk = this.#sdk;
     const Bucket = this.bucket;
     const checksums = this.#checksums;
+    const crcMeta = this.#crcMeta;
     const service: MultipartService<string> = {
       put: async (body, info) => {
         const r = await this.#send<S3.PutObjectCommandOutput>(

@@ -39,7 +39,10 @@ export const s3Flavor = defineFlavor({
     secretAccessKey: { type: 'string', secret: true, description: 'Secret access key' },
     sessionToken: { type: 'string', secret: true, description: 'Session token for temporary credentials' },
     profile: { type: 'string', description: 'Named profile from the shared AWS config files' },
-    checksum: { type: 'string', description: "'crc32' (default) or 'off'" },
+    checksum: {
+      type: 'string',
+      description: "'crc32' (default; server-verified), 'metadata' (client-verified only) or 'off'",
+    },
     partSize: {
       type: 'number',
       description: 'Upload part size in bytes (default 16 MiB; grows for huge objects)',
@@ -71,10 +74,6 @@ export const s3Flavor = defineFlavor({
   async create(config) {
     const loc = parseLocation(config.path);
     const [bucket, ...prefix] = loc.segments;
-    const checksum = config.checksum as string | undefined;
-    if (checksum !== undefined && checksum !== 'crc32' && checksum !== 'off') {
-      throw new Error(`s3: checksum must be 'crc32' or 'off'`);
-    }
     const backend = await createS3Backend({
       ...(config as Omit<S3BackendOptions, 'bucket'>),
       bucket: bucket!,

@@ -52,7 +52,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host },
+        // The Host header stays as the client sent it: it is part of the SigV4 signature.
+        headers: req.headers,
         agent,
       },
       (up) => {

@@ -1,0 +1,426 @@
+/**
+ * S3-specific behaviour on real S3 servers (fauxqs, and Ceph radosgw when installed), through the
+ * official SDK, with a fault-injecting proxy in front that also records every request.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { inspect } from 'node:util';
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
+import { mapS3Error } from '../../adapters/s3/errors.js';
+import type { FsAdapter } from '../../src/fs/types.js';
+import { MountTable } from '../../src/vfs/mount-table.js';
+import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
+import { startFauxqs } from '../emulators/fauxqs.js';
+import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
+import type { S3Server } from '../emulators/s3-server.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
+function payload(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n + 3);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b.subarray(0, n);
+}
+
+interface Rig {
+  fs: FsAdapter;
+  bucket: string;
+  uri: (key: string) => string;
+  proxy: FaultProxy;
+  raw: S3Client;
+  close(): Promise<void>;
+}
+
+async function rig(server: S3Server, extra: Partial<S3BackendOptions> = {}): Promise<Rig> {
+  const bucket = `t-${randomUUID().slice(0, 8)}`;
+  await server.createBucket(bucket);
+  const proxy = await startFaultProxy(server.endpoint);
+  const inst = await s3Flavor.create({
+    path: `s3://${bucket}`,
+    endpoint: proxy.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+    trustedEndpoint: true,
+    conditionalWrites: server.features.ifNoneMatch,
+    uploadPartCopy: server.features.uploadPartCopy,
+    // fauxqs stores an empty part when UploadPart carries x-amz-checksum-crc32: use client-side CRCs there.
+    checksum: server.features.checksums ? 'crc32' : 'metadata',
+    partSize: 5 * MiB,
+    concurrency: 3,
+    ...extra,
+  });
+  const table = new MountTable();
+  table.mount(`s3://${bucket}`, inst.adapter);
+  const raw = new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+  return {
+    fs: table.fs,
+    bucket,
+    uri: (key) => `s3://${bucket}/${key}`,
+    proxy,
+    raw,
+    async close() {
+      raw.destroy();
+      await inst.close?.();
+      await proxy.close();
+    },
+  };
+}
+
+const count = (log: readonly string[], re: RegExp): number => log.filter((l) => re.test(l)).length;
+const UPLOAD_PART = /^PUT .*[?&]partNumber=\d+/;
+const INITIATE = /^POST .*\?uploads/;
+const COMPLETE = /^POST .*[?&]uploadId=/;
+const ABORT = /^DELETE .*[?&]uploadId=/;
+const LIST = /^GET [^?]*\?(.*&)?list-type=2/;
+
+async function writeStream(fs: FsAdapter, path: string, data: Buffer, chunk = 256 * 1024): Promise<void> {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+  }
+  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
+}
+
+async function readAll(
+  fs: FsAdapter,
+  path: string,
+  opts?: { start?: number; end?: number },
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const servers: { name: string; start: () => Promise<S3Server>; skip?: string | undefined }[] = [
+  { name: 'fauxqs', start: startFauxqs },
+  {
+    name: 'radosgw',
+    skip: radosgwSkipReason(),
+    start: async () => {
+      const s = await startRadosgw();
+      if ('skipped' in s) throw new Error(s.skipped);
+      return s;
+    },
+  },
+];
+
+for (const entry of servers) {
+  const suite = entry.skip ? describe.skip : describe;
+  suite(`s3 [${entry.name}]${entry.skip ? ` — skipped: ${entry.skip}` : ''}`, () => {
+    let server: S3Server;
+    let r: Rig;
+    beforeAll(async () => {
+      server = await entry.start();
+      r = await rig(server);
+    }, 120_000);
+    afterAll(async () => {
+      await r?.close();
+      await server?.stop();
+    });
+
+    const sizes: [string, number, { puts: number; parts: number }][] = [
+      ['0 bytes', 0, { puts: 1, parts: 0 }],
+      ['1 byte', 1, { puts: 1, parts: 0 }],
+      ['exactly one part (5 MiB)', 5 * MiB, { puts: 1, parts: 0 }],
+      ['one part plus one byte', 5 * MiB + 1, { puts: 0, parts: 2 }],
+      ['three parts and a tail', 15 * MiB + 12_345, { puts: 0, parts: 4 }],
+    ];
+    for (const [name, size, expected] of sizes) {
+      it(`${name}: streams up and down with the same SHA-256, as ${expected.parts ? `${expected.parts} parts` : 'one PutObject'}`, async () => {
+        const key = `sizes/${size}.bin`;
+        const data = payload(size, size + 1);
+        await r.fs.promises.mkdir(r.uri('sizes'), { recursive: true });
+        r.proxy.log.length = 0;
+        await writeStream(r.fs, r.uri(key), data);
+        expect(count(r.proxy.log, UPLOAD_PART)).toBe(expected.parts);
+        expect(count(r.proxy.log, /^PUT /) - count(r.proxy.log, UPLOAD_PART)).toBe(expected.puts);
+        expect(count(r.proxy.log, INITIATE)).toBe(expected.parts > 0 ? 1 : 0);
+        expect(sha(await readAll(r.fs, r.uri(key)))).toBe(sha(data));
+        expect((await r.fs.promises.stat(r.uri(key))).size).toBe(size);
+        const direct = await r.raw.send(new GetObjectCommand({ Bucket: r.bucket, Key: key }));
+        expect(sha(Buffer.from(await direct.Body!.transformToByteArray()))).toBe(sha(data));
+      });
+    }
+
+    it('ranged reads return exactly the requested bytes, across part and range boundaries', async () => {
+      const data = payload(11 * MiB + 3, 77);
+      await r.fs.promises.writeFile(r.uri('range.bin'), data);
+      for (const [start, end] of [
+        [0, 0],
+        [5, 5 * MiB + 5],
+        [5 * MiB - 1, 5 * MiB],
+        [11 * MiB, 11 * MiB + 2],
+        [3, 11 * MiB + 100],
+      ] as const) {
+        const got = await readAll(r.fs, r.uri('range.bin'), { start, end });
+        expect(sha(got)).toBe(sha(data.subarray(start, end + 1)));
+      }
+      expect((await readAll(r.fs, r.uri('range.bin'), { start: 11 * MiB + 3 })).length).toBe(0);
+    });
+
+    it('large reads use parallel ranged GETs and deliver in order', async () => {
+      const small = await rig(server, { readPartSize: 5 * MiB, readConcurrency: 3 });
+      try {
+        const data = payload(23 * MiB + 7, 5);
+        await small.fs.promises.writeFile(small.uri('big.bin'), data);
+        small.proxy.log.length = 0;
+        expect(sha(await readAll(small.fs, small.uri('big.bin')))).toBe(sha(data));
+        expect(count(small.proxy.log, /^GET \/[^?]*big\.bin/)).toBe(5);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('the part size grows so an upload fits a lowered part cap', async () => {
+      const capped = await rig(server, { maxParts: 3 });
+      try {
+        // 14 MiB in at most 3 parts from 5 MiB parts: the second part must grow (5 + 10 MiB). Parts stay
+        // under fauxqs's 11 MiB request-body limit.
+        const data = payload(14 * MiB, 3);
+        capped.proxy.log.length = 0;
+        await writeStream(capped.fs, capped.uri('capped.bin'), data);
+        const parts = count(capped.proxy.log, UPLOAD_PART);
+        expect(parts).toBeGreaterThan(1);
+        expect(parts).toBeLessThanOrEqual(3);
+        expect(sha(await readAll(capped.fs, capped.uri('capped.bin')))).toBe(sha(data));
+      } finally {
+        await capped.close();
+      }
+    });
+
+    it('a connection reset during part 2 is retried and the object is intact', async () => {
+      const data = payload(16 * MiB, 21);
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'PUT' && url.searchParams.get('partNumber') === '2',
+          fault: { kind: 'reset', afterBytes: 1 * MiB },
+        },
+      ]);
+      try {
+        await writeStream(r.fs, r.uri('reset-once.bin'), data);
+      } finally {
+        r.proxy.setRules([]);
+      }
+      expect(sha(await readAll(r.fs, r.uri('reset-once.bin')))).toBe(sha(data));
+    });
+
+    it('a 503 SlowDown on a part is retried', async () => {
+      const data = payload(11 * MiB, 22);
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'PUT' && url.searchParams.get('partNumber') === '1',
+          fault: { kind: 'status', status: 503 },
+          times: 2,
+        },
+      ]);
+      try {
+        await writeStream(r.fs, r.uri('slowdown.bin'), data);
+        expect(r.proxy.hits[0]).toBe(2);
+      } finally {
+        r.proxy.setRules([]);
+      }
+      expect(sha(await readAll(r.fs, r.uri('slowdown.bin')))).toBe(sha(data));
+    });
+
+    it('a persistent failure surfaces the network error, leaves the key absent and no upload open', async () => {
+      const data = payload(16 * MiB, 23);
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'PUT' && url.searchParams.get('partNumber') === '2',
+          fault: { kind: 'reset', afterBytes: 64 * 1024 },
+          times: 1000,
+        },
+      ]);
+      r.proxy.log.length = 0;
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        await writeStream(r.fs, r.uri('doomed.bin'), data);
+      } catch (e) {
+        err = e as Error & { code?: string };
+      } finally {
+        r.proxy.setRules([]);
+      }
+      expect(err?.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+      expect(err?.message).toContain(r.uri('doomed.bin'));
+      await expect(r.fs.promises.stat(r.uri('doomed.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(count(r.proxy.log, ABORT)).toBe(1);
+      expect(count(r.proxy.log, COMPLETE)).toBe(0);
+      if (server.features.listMultipartUploads) {
+        const open = await r.raw.send(new ListMultipartUploadsCommand({ Bucket: r.bucket }));
+        expect(open.Uploads ?? []).toEqual([]);
+      }
+    });
+
+    it('keys with spaces, unicode, +, %, # and = round-trip and list verbatim', async () => {
+      const names = ['with space.txt', 'ünï cödé ✓.txt', 'a+b.txt', '100%.txt', 'hash#tag.txt', 'eq=1&x.txt'];
+      await r.fs.promises.mkdir(r.uri('odd names'), { recursive: true });
+      for (const n of names) await r.fs.promises.writeFile(r.uri(`odd names/${n}`), n);
+      expect(((await r.fs.promises.readdir(r.uri('odd names'))) as string[]).sort()).toEqual(
+        [...names].sort(),
+      );
+      for (const n of names) expect(await r.fs.promises.readFile(r.uri(`odd names/${n}`), 'utf8')).toBe(n);
+    });
+
+    it('listing 10,001 keys pages through small pages and misses none', async () => {
+      const paged = await rig(server, { listPageSize: 500 });
+      try {
+        const keys = Array.from({ length: 10_001 }, (_, i) => `many/k${String(i).padStart(5, '0')}`);
+        await paged.fs.promises.mkdir(paged.uri('many'), { recursive: true });
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (next < keys.length) {
+              const k = keys[next++]!;
+              await paged.raw.send(new PutObjectCommand({ Bucket: paged.bucket, Key: k, Body: '' }));
+            }
+          }),
+        );
+        paged.proxy.log.length = 0;
+        const names = (await paged.fs.promises.readdir(paged.uri('many'))) as string[];
+        expect(names.length).toBe(10_001);
+        expect(new Set(names).size).toBe(10_001);
+        const lists = count(paged.proxy.log, LIST);
+        if (lists < 21)
+          throw new Error(
+            `expected ≥ 21 list pages, saw ${lists}: ${paged.proxy.log.slice(0, 3).join(' | ')}`,
+          );
+      } finally {
+        await paged.close();
+      }
+    }, 180_000);
+
+    it('rmtree of 2,500 keys deletes in batches of at most 1,000 and leaves siblings', async () => {
+      await r.fs.promises.mkdir(r.uri('tree'), { recursive: true });
+      await r.fs.promises.writeFile(r.uri('tree-sibling.txt'), 'keep');
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < 2500) {
+            const i = next++;
+            await r.raw.send(
+              new PutObjectCommand({ Bucket: r.bucket, Key: `tree/d${i % 7}/f${i}`, Body: 'x' }),
+            );
+          }
+        }),
+      );
+      r.proxy.log.length = 0;
+      await r.fs.promises.rm(r.uri('tree'), { recursive: true });
+      expect(count(r.proxy.log, /^POST .*\?delete/)).toBe(3);
+      await expect(r.fs.promises.stat(r.uri('tree'))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await r.fs.promises.readFile(r.uri('tree-sibling.txt'), 'utf8')).toBe('keep');
+    }, 120_000);
+
+    it('copyFile is server-side: no object bytes travel through the client', async () => {
+      const data = payload(9 * MiB, 31);
+      await r.fs.promises.writeFile(r.uri('copy-src.bin'), data);
+      r.proxy.log.length = 0;
+      await r.fs.promises.copyFile(r.uri('copy-src.bin'), r.uri('copy-dst.bin'));
+      expect(count(r.proxy.log, /^GET /)).toBe(count(r.proxy.log, LIST));
+      expect(sha(await readAll(r.fs, r.uri('copy-dst.bin')))).toBe(sha(data));
+    });
+
+    it('copies above the multipart-copy threshold use UploadPartCopy where the server has it', async () => {
+      const big = await rig(server, { multipartCopyThreshold: 8 * MiB, copyPartSize: 5 * MiB });
+      try {
+        const data = payload(12 * MiB + 5, 41);
+        await big.fs.promises.writeFile(big.uri('mpc-src.bin'), data);
+        big.proxy.log.length = 0;
+        await big.fs.promises.copyFile(big.uri('mpc-src.bin'), big.uri('mpc-dst.bin'));
+        if (server.features.uploadPartCopy) expect(count(big.proxy.log, UPLOAD_PART)).toBe(3);
+        else expect(count(big.proxy.log, UPLOAD_PART)).toBeGreaterThanOrEqual(2);
+        expect(sha(await readAll(big.fs, big.uri('mpc-dst.bin')))).toBe(sha(data));
+      } finally {
+        await big.close();
+      }
+    });
+
+    it("create-only ('wx') refuses an existing key; where the server enforces If-None-Match, a racing writer loses with EEXIST", async () => {
+      await r.fs.promises.writeFile(r.uri('once.txt'), 'first');
+      await expect(
+        r.fs.promises.writeFile(r.uri('once.txt'), 'second', { flag: 'wx' }),
+      ).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(await r.fs.promises.readFile(r.uri('once.txt'), 'utf8')).toBe('first');
+      if (!server.features.ifNoneMatch) return;
+      const h = await r.fs.promises.open(r.uri('race.txt'), 'wx');
+      await h.write('mine');
+      await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: 'race.txt', Body: 'theirs' }));
+      await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(await r.fs.promises.readFile(r.uri('race.txt'), 'utf8')).toBe('theirs');
+    });
+
+    it('errors name the URI and never contain the secret key', async () => {
+      const wrong = await rig(server, { secretAccessKey: 'avfs-canary-secret-DO-NOT-LEAK' });
+      try {
+        const err = await wrong.fs.promises
+          .readFile(wrong.uri('missing.txt'))
+          .catch((e: unknown) => e as Error);
+        expect(err).toBeInstanceOf(Error);
+        const text = `${String(err)} ${inspect(err, { depth: 5 })}`;
+        expect(text).not.toContain('avfs-canary-secret-DO-NOT-LEAK');
+        expect((err as { path?: string }).path).toBe(wrong.uri('missing.txt'));
+        // fauxqs does not check signatures (ENOENT); radosgw does (EACCES).
+        expect(['ENOENT', 'EACCES']).toContain((err as { code?: string }).code);
+      } finally {
+        await wrong.close();
+      }
+    });
+  });
+}
+
+describe('s3 error table', () => {
+  const sdkError = (name: string, status: number, extra: Record<string, unknown> = {}): Error =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status }, ...extra });
+  const rows: [string, Error, string, boolean][] = [
+    ['NoSuchKey', sdkError('NoSuchKey', 404), 'ENOENT', false],
+    ['HEAD 404 without a code', sdkError('NotFound', 404), 'ENOENT', false],
+    ['NoSuchBucket', sdkError('NoSuchBucket', 404), 'ENOENT', false],
+    ['AccessDenied', sdkError('AccessDenied', 403), 'EACCES', false],
+    ['SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403), 'EACCES', false],
+    ['PreconditionFailed on create-only', sdkError('PreconditionFailed', 412), 'EEXIST', false],
+    ['ConditionalRequestConflict', sdkError('ConditionalRequestConflict', 409), 'EEXIST', false],
+    ['SlowDown', sdkError('SlowDown', 503), 'EAGAIN', true],
+    ['a bare 503', sdkError('UnknownError', 503), 'EAGAIN', true],
+    ['a bare 500', sdkError('Weird', 500), 'EAGAIN', true],
+    ['RequestTimeout', sdkError('RequestTimeout', 400), 'ETIMEDOUT', true],
+    [
+      'ECONNRESET from the socket',
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      'ECONNRESET',
+      true,
+    ],
+    ['EntityTooSmall', sdkError('EntityTooSmall', 400), 'EINVAL', false],
+    ['an unknown 4xx', sdkError('Teapot', 418), 'EIO', false],
+  ];
+  for (const [name, err, code, retryable] of rows) {
+    it(`${name} → ${code}${retryable ? ' (retryable)' : ''}`, () => {
+      const mapped = mapS3Error(err, { syscall: 'open', path: 's3://b/k' });
+      expect(mapped.code).toBe(code);
+      expect(mapped.retryable).toBe(retryable);
+      expect(mapped.path).toBe('s3://b/k');
+      expect(mapped.cause).toBe(err);
+      expect(mapped.message.startsWith(`${code}: `)).toBe(true);
+    });
+  }
+});
