@@ -202,15 +202,18 @@ export class S3Backend implements Backend {
     const readPart = this.#opts.readPartSize ?? 16 * MiB;
     const from = range?.start ?? 0;
     const headEnd = range?.end !== undefined ? Math.min(range.end, from + readPart - 1) : from + readPart - 1;
+    // S3 returns no checksum on a ranged GET: a full read asks for the whole-object CRC32 with a
+    // HEAD, sent alongside the first GET (only where the server keeps checksums: mode crc32).
+    const checksumHead =
+      !range && this.#checksums
+        ? this.#client
+            .send(new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }))
+            .catch(() => undefined)
+        : undefined;
     let first: S3.GetObjectCommandOutput;
     try {
       first = await this.#client.send(
-        new this.#sdk.GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Range: `bytes=${from}-${headEnd}`,
-          ...(this.#checksums && !range ? { ChecksumMode: 'ENABLED' as const } : {}),
-        }),
+        new this.#sdk.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${from}-${headEnd}` }),
       );
     } catch (err) {
       if (statusOf(err) === 416) {
@@ -224,15 +227,15 @@ export class S3Backend implements Backend {
     const last = range?.end !== undefined ? Math.min(range.end, total - 1) : total - 1;
     const body = first.Body as unknown as AsyncIterable<Uint8Array>;
     const firstEnd = Math.min(headEnd, last);
-    // End-to-end check on whole-object reads: the CRC32 we stored (single-request uploads) or the
-    // server's full-object CRC32, when it reports one.
     let verify: ((c: Uint8Array | undefined) => void) | undefined;
     if (!range && this.#crcMeta) {
+      const head = await checksumHead;
+      const sameObject = !head || head.ETag === first.ETag;
       const expected =
         first.Metadata?.[CRC_META] !== undefined
           ? Number.parseInt(first.Metadata[CRC_META], 16)
-          : first.ChecksumType === 'FULL_OBJECT'
-            ? crcFromB64(first.ChecksumCRC32)
+          : sameObject && head?.ChecksumType === 'FULL_OBJECT'
+            ? crcFromB64(head.ChecksumCRC32)
             : undefined;
       if (expected !== undefined && Number.isFinite(expected)) {
         let running = 0;
@@ -292,12 +295,8 @@ export class S3Backend implements Backend {
             Body: body,
             ContentLength: body.length,
             ContentType: options.contentType,
-            ...(checksums
-              ? {
-                  ChecksumCRC32: b64crc(info.crc32),
-                  Metadata: { [CRC_META]: (info.crc32 >>> 0).toString(16) },
-                }
-              : {}),
+            ...(checksums ? { ChecksumCRC32: b64crc(info.crc32) } : {}),
+            ...(crcMeta ? { Metadata: { [CRC_META]: (info.crc32 >>> 0).toString(16) } } : {}),
             ...conditional,
           }),
           'write',

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
@@ -271,6 +272,23 @@ for (const entry of servers) {
         const open = await r.raw.send(new ListMultipartUploadsCommand({ Bucket: r.bucket }));
         expect(open.Uploads ?? []).toEqual([]);
       }
+    });
+
+    it('a full read fails with EIO when the stored bytes no longer match the CRC32 they were written with', async () => {
+      const data = payload(300_000, 51);
+      await r.fs.promises.writeFile(r.uri('crc.bin'), data);
+      const head = await r.raw.send(new HeadObjectCommand({ Bucket: r.bucket, Key: 'crc.bin' }));
+      expect(head.Metadata?.['avfs-crc32']).toMatch(/^[0-9a-f]+$/);
+      // Another writer replaces the bytes but keeps our metadata: a full read must notice.
+      const tampered = Buffer.from(data);
+      tampered[12_345] = (tampered[12_345] ?? 0) ^ 0xff;
+      await r.raw.send(
+        new PutObjectCommand({ Bucket: r.bucket, Key: 'crc.bin', Body: tampered, Metadata: head.Metadata }),
+      );
+      await expect(r.fs.promises.readFile(r.uri('crc.bin'))).rejects.toMatchObject({ code: 'EIO' });
+      // A ranged read is not a whole-object read: it returns the bytes as stored.
+      const part = await readAll(r.fs, r.uri('crc.bin'), { start: 12_000, end: 12_999 });
+      expect(part.equals(tampered.subarray(12_000, 13_000))).toBe(true);
     });
 
     it('keys with spaces, unicode, +, %, # and = round-trip and list verbatim', async () => {
