@@ -36,6 +36,14 @@ export function registerScheme(canonical: string, ...aliases: string[]): void {
     if (typeof name !== 'string' || !/^[a-z][a-z0-9+.-]*$/.test(name.toLowerCase()))
       throw fsError('EINVAL', { detail: `invalid scheme name '${String(name)}'` });
   }
+  // A name that already routes elsewhere (e.g. `s3` for a `minio` flavor) is never taken over:
+  // that would silently re-route every `s3://` path in the process.
+  for (const name of [c, ...aliases.map((a) => a.toLowerCase())]) {
+    const owner = ALIASES.get(name);
+    if (owner !== undefined && owner !== c) {
+      throw fsError('EEXIST', { message: `EEXIST: the scheme '${name}' already routes to '${owner}://'` });
+    }
+  }
   ALIASES.set(c, c);
   for (const a of aliases) ALIASES.set(a.toLowerCase(), c);
 }

@@ -441,6 +441,17 @@ describe('schemes', () => {
     expect(parseLocation('hdfsx:/nn/p', { cwd: '/w' })).toEqual(loc('hdfsx', ['nn', 'p']));
   });
 
+  it('registerScheme refuses to take over a scheme that routes elsewhere, and registers nothing', () => {
+    const err = thrown(() => registerScheme('minio', 's3'));
+    expect(isFsError(err, 'EEXIST')).toBe(true);
+    expect(err.message).toBe("EEXIST: the scheme 's3' already routes to 's3://'");
+    expect(canonicalScheme('s3')).toBe('s3');
+    expect(isKnownScheme('minio')).toBe(false);
+    // Re-registering a scheme with its own aliases is fine.
+    registerScheme('s3', 's3a');
+    expect(canonicalScheme('s3a')).toBe('s3');
+  });
+
   it.each([
     ['', []],
     ['1abc', []],
