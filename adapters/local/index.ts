@@ -1,10 +1,12 @@
 /**
- * The local flavor: node:fs under a root directory. Paths are plain paths or `file://` URIs.
+ * The local flavor: node:fs under a root directory. Paths are plain paths or `file://` URIs. A
+ * store's fs is confined to its root through symlinks (`confineToRoot`).
  */
 import * as nodeFs from 'node:fs';
 import { formatLocation, parseLocation } from '../../src/core/uri.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { defineFlavor } from '../../src/store/flavor.js';
+import { confineToRoot } from '../../src/fs/confine.js';
 
 /** node:fs as an adapter (it is one: the FsAdapter type is a subset of node:fs). */
 export const localFs: FsAdapter = nodeFs;
@@ -17,6 +19,7 @@ export const localFlavor = defineFlavor({
   config: {},
   async create({ path }) {
     const root = formatLocation(parseLocation(path), { trailingSlash: false });
-    return { adapter: localFs, root, ensureRoot: true };
+    // Symlinks inside the store may not lead out of it.
+    return { adapter: confineToRoot(localFs, root), root, ensureRoot: true };
   },
 });

@@ -9,6 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import * as nodeFsPromises from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ArtifactStore,
@@ -391,5 +393,40 @@ describe('createStoreFromFs', () => {
     expect(await readFile(path.join(root, 'f.txt'), 'utf8')).toBe('via fs');
     expect(store.contains('../x')).toBe(false);
     expect((await rejection(store.open('../x', 'w'))).code).toBe('ERR_PATH_OUTSIDE_ROOT');
+  });
+});
+
+describe('local stores and symlinks', () => {
+  it('a symlink inside the store that leads out of it is refused; one that stays inside works', async () => {
+    const base = await nodeFsPromises.mkdtemp(join(tmpdir(), 'avfs-symlink-'));
+    try {
+      const root = join(base, 'store');
+      const outside = join(base, 'outside');
+      await nodeFsPromises.mkdir(outside);
+      await nodeFsPromises.writeFile(join(outside, 'secret.txt'), 'do not read');
+      const store = await createStore({ flavor: 'local', path: root });
+      await nodeFsPromises.symlink(outside, join(root, 'escape'));
+      await nodeFsPromises.mkdir(join(root, 'real'));
+      await nodeFsPromises.symlink(join(root, 'real'), join(root, 'alias'));
+
+      for (const attempt of [
+        () => store.open('escape/secret.txt'),
+        () => store.open('escape/new.txt', 'w'),
+        () => store.listdir('escape'),
+        () => store.remove('escape/secret.txt'),
+        () => store.copyfile('escape/secret.txt', 'stolen.txt'),
+      ]) {
+        await expect(attempt()).rejects.toMatchObject({ code: 'ERR_PATH_OUTSIDE_ROOT' });
+      }
+      expect(await nodeFsPromises.readFile(join(outside, 'secret.txt'), 'utf8')).toBe('do not read');
+      expect((await nodeFsPromises.readdir(outside)).sort()).toEqual(['secret.txt']);
+
+      const f = await store.open('alias/inside.txt', 'w');
+      await f.write('ok');
+      await f.close();
+      expect(await nodeFsPromises.readFile(join(root, 'real', 'inside.txt'), 'utf8')).toBe('ok');
+    } finally {
+      await nodeFsPromises.rm(base, { recursive: true, force: true });
+    }
   });
 });
