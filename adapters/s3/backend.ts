@@ -384,6 +384,8 @@ export class S3Backend implements Backend {
       concurrency: this.#opts.concurrency,
       sizeHint: options.sizeHint,
       path: this.#path(key),
+      // crc32: every part and the whole object; metadata: only a single put's CRC is stored.
+      checksums: checksums ? 'all' : crcMeta ? 'single' : 'none',
       ...S3_LIMITS,
       maxParts: this.#opts.maxParts ?? S3_LIMITS.maxParts,
     });

@@ -239,7 +239,14 @@ async function prepareAvfs(a: ClientArgs): Promise<Prepared | string> {
     }
     throw err;
   }
+  // The harness's settings: chunkMiB and concurrency map to the upload's part size and parts in
+  // flight (up) or the download's range size and ranges in flight (down); an `avfs` object, if
+  // present, is passed to the flavor as it is (any S3 flavor option).
+  const c = a.config as ClientConfig & { avfs?: Record<string, unknown> };
+  const up = a.direction === 'up';
   const { adapter, root, close } = await mod.s3Flavor.create({
+    ...(c.chunkMiB ? { [up ? 'partSize' : 'readPartSize']: c.chunkMiB * MiB } : {}),
+    ...(c.concurrency ? { [up ? 'concurrency' : 'readConcurrency']: c.concurrency } : {}),
     path: `s3://${a.bucket}`,
     endpoint: a.endpoint,
     region: REGION,
@@ -247,6 +254,7 @@ async function prepareAvfs(a: ClientArgs): Promise<Prepared | string> {
     accessKeyId: ACCESS_KEY,
     secretAccessKey: SECRET_KEY,
     trustedEndpoint: true,
+    ...c.avfs,
   });
   // Adapter paths are relative to the flavor's root (`/` for `s3://bench`): key `k` is `/k`.
   const path = `${root && root !== '/' ? root : ''}/${a.key}`;

@@ -12,12 +12,18 @@
  *   10,000 parts hold 5 TiB+. As parts grow, fewer are in flight, so memory stays within the
  *   budget `partSize × (concurrency + 1)` until a single part is larger than that.
  * - A failure aborts the upload at once, even if the caller never calls `close` or `abort`.
- * - A CRC32 of the whole object (and of each part) is computed while streaming (zlib's native
- *   crc32), handed to the service, and returned in the object's metadata.
+ * - Part buffers live in SharedArrayBuffers: each full part's CRC32 (zlib's native crc32) is
+ *   computed by a small worker-thread pool, without copying, while the main thread fills the next
+ *   part (part n+1's CRC runs while part n uploads); the part is sent once its CRC is known. The
+ *   whole object's CRC is combined from the part CRCs (`crc32Combine`). Without worker threads (or
+ *   if a worker dies) the CRC is computed on the calling thread. `checksums: 'none'` skips CRCs
+ *   (the service sees 0), `'single'` computes one only for an object sent as a single put.
  * - A part that fails with a retryable error is retried with backoff; any other failure aborts the
  *   upload (no parts left behind) and every later call rejects with the *original* error.
  * - `write` resolves when its bytes are copied into a part buffer: the caller may reuse its chunk.
  */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { crc32Combine } from '../core/crc32.js';
 import { fsError } from '../core/errors.js';
@@ -64,6 +70,90 @@ export interface MultipartOptions {
   backoffMs?: number;
   /** Shown in errors. */
   path?: string;
+  /**
+   * Which CRC32s to compute (default `all`): `single` only for an object sent as one put (the
+   * service may store it), `none` never (the service sees 0 and `crc32` stays 0).
+   */
+  checksums?: 'all' | 'single' | 'none';
+}
+
+// ---- CRC32 off the main thread -----------------------------------------------------------------
+
+/** Below this a CRC is cheaper on the calling thread than a message round trip. */
+const POOL_MIN_BYTES = 1024 * 1024;
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { crc32 } = require('node:zlib');
+parentPort.on('message', (m) => {
+  parentPort.postMessage({ id: m.id, crc: crc32(new Uint8Array(m.sab, m.offset, m.length)) >>> 0 });
+});
+`;
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, { resolve: (crc: number) => void; reject: (err: unknown) => void }>;
+}
+
+let pool: PoolWorker[] | undefined;
+let poolBroken = false;
+let nextJob = 0;
+
+function poolWorkers(): PoolWorker[] | undefined {
+  if (poolBroken) return undefined;
+  if (pool) return pool;
+  try {
+    // One CPU stays for the thread that copies and sends; at most two CRC workers (~3 GiB/s each).
+    const n = Math.max(1, Math.min(2, availableParallelism() - 1));
+    pool = [];
+    for (let i = 0; i < n; i++) {
+      const entry: PoolWorker = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: new Map() };
+      entry.worker.unref();
+      entry.worker.on('message', (m: { id: number; crc: number }) => {
+        const job = entry.pending.get(m.id);
+        entry.pending.delete(m.id);
+        if (entry.pending.size === 0) entry.worker.unref();
+        job?.resolve(m.crc);
+      });
+      const broken = (err: unknown) => {
+        // A dead worker: its jobs (and every later one) fall back to the calling thread.
+        poolBroken = true;
+        pool = undefined;
+        for (const job of entry.pending.values()) job.reject(err);
+        entry.pending.clear();
+      };
+      entry.worker.on('error', broken);
+      entry.worker.on('exit', (code) => broken(new Error(`crc32 worker exited (${code})`)));
+      pool.push(entry);
+    }
+    return pool;
+  } catch {
+    poolBroken = true;
+    pool = undefined;
+    return undefined;
+  }
+}
+
+/** CRC32 of `buf`: on a pool worker when it lives in a SharedArrayBuffer and is large enough. */
+export async function crc32Of(buf: Uint8Array): Promise<number> {
+  const workers =
+    buf.length >= POOL_MIN_BYTES && buf.buffer instanceof SharedArrayBuffer ? poolWorkers() : undefined;
+  if (!workers) return crc32(buf) >>> 0;
+  const entry = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  const id = nextJob++;
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      entry.pending.set(id, { resolve, reject });
+      if (entry.pending.size === 1) entry.worker.ref(); // a job outstanding keeps the process alive
+      entry.worker.postMessage({ id, sab: buf.buffer, offset: buf.byteOffset, length: buf.length });
+    });
+  } catch {
+    return crc32(buf) >>> 0;
+  }
+}
+
+/** A Buffer of `size` bytes backed by a SharedArrayBuffer (readable by the CRC workers, no copy). */
+function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
 }
 
 const MiB = 1024 * 1024;
@@ -120,6 +210,7 @@ export function createMultipartWriter<U>(
   // Memory budget: what `concurrency` uploads plus one filling buffer take at the initial part size.
   // When parts grow (unknown sizes), fewer are in flight; two buffers are always allowed.
   const budget = initial * (concurrency + 1);
+  const checksums = options.checksums ?? 'all';
 
   let free: Buffer[] = [];
   let allocatedBytes = 0;
@@ -127,10 +218,9 @@ export function createMultipartWriter<U>(
   let current: Buffer | undefined;
   let currentSize = 0;
   let filled = 0;
-  /** CRC32 of the bytes in `current`, computed as they are copied in (while still in cache). */
-  let currentCrc = 0;
   let partNumber = 0;
   let total = 0;
+  /** Set by `close`: the single put's CRC, or the part CRCs combined in order. */
   let wholeCrc = 0;
   let upload: Promise<U> | undefined;
   let uploadId: U | undefined;
@@ -154,7 +244,7 @@ export function createMultipartWriter<U>(
       if (b) return b;
       if (allocatedBytes + size <= Math.max(budget, 2 * size)) {
         allocatedBytes += size;
-        return Buffer.allocUnsafe(size);
+        return checksums === 'none' ? Buffer.allocUnsafe(size) : sharedBuffer(size);
       }
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
@@ -194,7 +284,7 @@ export function createMultipartWriter<U>(
     }
   }
 
-  function dispatch(buf: Buffer, length: number, partCrc: number): void {
+  function dispatch(buf: Buffer, length: number): void {
     const n = ++partNumber;
     if (n > limits.maxParts) {
       release(buf);
@@ -208,11 +298,12 @@ export function createMultipartWriter<U>(
       return;
     }
     const body = buf.subarray(0, length);
-    wholeCrc = crc32Combine(wholeCrc, partCrc, length);
     upload ??= service.initiate().then((id) => (uploadId = id));
+    // The part's CRC (on a worker) runs alongside the initiate and the filling of the next part.
+    const crc = checksums === 'all' ? crc32Of(body) : Promise.resolve(0);
     const p = (async () => {
       try {
-        const id = await upload!;
+        const [id, partCrc] = await Promise.all([upload!, crc]);
         if (failure !== undefined) return;
         const res = await withRetry(() => service.uploadPart(id, n, body, { crc32: partCrc }));
         done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
@@ -234,10 +325,9 @@ export function createMultipartWriter<U>(
   async function flushFull(): Promise<void> {
     await waitForSlot();
     if (failure !== undefined) throw failure;
-    dispatch(current!, filled, currentCrc);
+    dispatch(current!, filled);
     current = undefined;
     filled = 0;
-    currentCrc = 0;
   }
 
   async function settleFailure(): Promise<never> {
@@ -247,9 +337,9 @@ export function createMultipartWriter<U>(
   }
 
   const writer = {
-    /** CRC32 of everything written so far. */
+    /** CRC32 of the object (0 with `checksums: 'none'`), known once `close` has resolved. */
     get crc32() {
-      return crc32Combine(wholeCrc, currentCrc, filled);
+      return wholeCrc >>> 0;
     },
     async write(chunk: Uint8Array): Promise<void> {
       if (failure !== undefined) throw failure;
@@ -266,9 +356,7 @@ export function createMultipartWriter<U>(
           if (failure !== undefined) throw failure;
         }
         const n = Math.min(chunk.length - offset, currentSize - filled);
-        const piece = chunk.subarray(offset, offset + n);
-        current.set(piece, filled);
-        currentCrc = crc32(piece, currentCrc);
+        current.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
         filled += n;
         offset += n;
       }
@@ -281,9 +369,8 @@ export function createMultipartWriter<U>(
       try {
         if (partNumber === 0) {
           const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
-          const crc = currentCrc >>> 0;
+          const crc = checksums === 'none' ? 0 : await crc32Of(body);
           wholeCrc = crc;
-          currentCrc = 0;
           filled = 0;
           const meta = await withRetry(() => service.put(body, { crc32: crc }));
           if (current) release(current);
@@ -293,14 +380,15 @@ export function createMultipartWriter<U>(
         }
         if (current && filled > 0) {
           await waitForSlot();
-          dispatch(current, filled, currentCrc);
+          dispatch(current, filled);
         } else if (current) release(current);
         current = undefined;
         filled = 0;
-        currentCrc = 0;
         while (inflight.size > 0) await Promise.race(inflight);
         if (failure !== undefined) return await settleFailure();
         done.sort((a, b) => a.partNumber - b.partNumber);
+        wholeCrc = 0;
+        for (const d of done) wholeCrc = crc32Combine(wholeCrc, d.crc32, d.size);
         const meta = await service.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total });
         state = 'closed';
         return meta;

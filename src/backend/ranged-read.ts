@@ -1,12 +1,15 @@
 /**
  * Large sequential reads as parallel ranged GETs delivered in order, written once for every object
  * store. A service supplies `fetch(start, end)`; this reader keeps `concurrency` ranges in flight,
- * hands their bytes on in order, and never holds more than `concurrency` ranges.
+ * hands their bytes on in order, and never holds more than `concurrency` ranges (plus the head).
  *
  * Behaviour:
- * - Memory is bounded by `concurrency × partSize`, whatever the object's size; a range is fetched
- *   only when a slot frees, so a slow consumer slows the fetching (backpressure).
- * - Chunks are passed on as the transport delivered them (no copy).
+ * - Memory is bounded by `(concurrency + 1) × partSize` (the head's range and those in flight),
+ *   whatever the object's size; a range is fetched only when a slot frees, so a slow consumer slows
+ *   the fetching (backpressure).
+ * - Bodies are read with 'data' events (no promise per chunk) as they arrive, and their chunks are
+ *   delivered as the transport delivered them (no copy); the range at the front streams to the
+ *   consumer as its bytes come in, not once it is complete.
  * - A short range (the object changed or the connection was cut) is an EIO error, never silent
  *   truncation; a failed range fails the stream with its error.
  * - Destroying the stream aborts the ranges in flight.
@@ -39,84 +42,183 @@ export interface OrderedRangeOptions {
   highWaterMark?: number | undefined;
 }
 
-async function collect(
-  body: AsyncIterable<Uint8Array>,
-  expected: number,
-  path: string | undefined,
-): Promise<Uint8Array[]> {
-  const chunks: Uint8Array[] = [];
-  let got = 0;
-  for await (const c of body) {
-    chunks.push(c);
-    got += c.length;
-  }
-  if (got !== expected) {
-    throw fsError('EIO', {
-      syscall: 'read',
-      path,
-      detail: `short read: expected ${expected} bytes of a range, got ${got}`,
-      retryable: true,
-    });
-  }
-  return chunks;
+interface Range {
+  /** Chunks received and not yet delivered (from `next` on). */
+  chunks: Uint8Array[];
+  next: number;
+  got: number;
+  expected: number;
+  done: boolean;
+  error: unknown;
+  /** The body, once the fetch answered (destroyed when the stream is). */
+  body?: AsyncIterable<Uint8Array> | undefined;
+  /** Short-read message: the head's differs from a fetched range's. */
+  what: string;
+  /** Its body is being read. */
+  flowing?: boolean;
+}
+
+type Flowing = Readable & AsyncIterable<Uint8Array>;
+
+function isReadable(body: unknown): body is Flowing {
+  return body instanceof Readable;
 }
 
 export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
   const controller = new AbortController();
   const { partSize, to, path } = opts;
   const concurrency = Math.max(1, opts.concurrency);
+  let next = opts.head ? opts.head.end + 1 : opts.from;
+  const queue: Range[] = [];
+  /** `read` found the front range empty and waits for its next chunk. */
+  let waiting = false;
+  let finished = false;
 
-  async function* generate(): AsyncGenerator<Uint8Array> {
-    let next = opts.head ? opts.head.end + 1 : opts.from;
-    const queue: Promise<Uint8Array[]>[] = [];
-    const launch = (): void => {
-      if (next > to) return;
-      const start = next;
-      const end = Math.min(to, start + partSize - 1);
-      next = end + 1;
-      const p = opts
-        .fetch(start, end, controller.signal)
-        .then((body) => collect(body, end - start + 1, path));
-      p.catch(() => undefined); // observed when its turn comes
-      queue.push(p);
+  const wake = (): void => {
+    if (waiting) {
+      waiting = false;
+      pump();
+    }
+  };
+
+  /**
+   * Reads a body into its range as it arrives (ranges ahead download in parallel, which is what
+   * lifts throughput over links where one connection is slow): 'data' events for a Readable, no
+   * promise per chunk.
+   */
+  const consume = (range: Range): void => {
+    const body = range.body;
+    if (!body || range.flowing) return;
+    range.flowing = true;
+    const end = (err?: unknown): void => {
+      if (range.done) return;
+      range.done = true;
+      if (err !== undefined) range.error = err;
+      if (range === queue[0]) wake();
     };
-    // While the head streams, the next ranges are already on their way.
-    for (let i = 0; i < concurrency; i++) launch();
-    try {
-      if (opts.head) {
-        let got = 0;
-        for await (const c of opts.head.body) {
-          got += c.length;
-          opts.verify?.(c);
-          yield c;
+    if (isReadable(body)) {
+      body.on('data', (c: Uint8Array) => {
+        range.chunks.push(c);
+        range.got += c.length;
+        if (range === queue[0]) wake();
+      });
+      body.once('end', () => end());
+      body.once('error', (err) => end(err));
+      // Closed without 'end' or 'error' (connection cut): the byte count decides (a short read is
+      // an EIO error).
+      body.once('close', () => end());
+      return;
+    }
+    void (async () => {
+      try {
+        for await (const c of body) {
+          range.chunks.push(c);
+          range.got += c.length;
+          if (range === queue[0]) wake();
         }
-        const expected = opts.head.end - opts.from + 1;
-        if (got !== expected) {
+        end();
+      } catch (err) {
+        end(err);
+      }
+    })();
+  };
+
+  const arrived = (range: Range, body: AsyncIterable<Uint8Array>): void => {
+    range.body = body;
+    consume(range);
+  };
+
+  const newRange = (expected: number, what: string): Range => {
+    const range: Range = { chunks: [], next: 0, got: 0, expected, done: false, error: undefined, what };
+    queue.push(range);
+    return range;
+  };
+
+  const launch = (): void => {
+    if (next > to) return;
+    const start = next;
+    const end = Math.min(to, start + partSize - 1);
+    next = end + 1;
+    const range = newRange(end - start + 1, ' of a range');
+    opts.fetch(start, end, controller.signal).then(
+      (body) => {
+        if (finished) destroyBody(body);
+        else arrived(range, body);
+      },
+      (err: unknown) => {
+        range.done = true;
+        range.error = err;
+        if (range === queue[0]) wake();
+      },
+    );
+  };
+
+  const destroyBody = (body: AsyncIterable<Uint8Array> | undefined): void => {
+    if (isReadable(body)) body.destroy();
+  };
+
+  /** Delivers in order while the consumer wants more; launches a range whenever one is finished. */
+  function pump(): void {
+    try {
+      for (;;) {
+        const range = queue[0];
+        if (!range) {
+          opts.verify?.(undefined);
+          finished = true;
+          stream.push(null);
+          return;
+        }
+        if (range.next < range.chunks.length) {
+          const c = range.chunks[range.next]!;
+          range.chunks[range.next++] = EMPTY; // let it be collected once delivered
+          if (range.next === range.chunks.length) {
+            range.chunks.length = 0;
+            range.next = 0;
+          }
+          opts.verify?.(c);
+          if (!stream.push(c)) return;
+          continue;
+        }
+        if (!range.done) {
+          waiting = true;
+          return;
+        }
+        if (range.error !== undefined) throw range.error;
+        if (range.got !== range.expected) {
           throw fsError('EIO', {
             syscall: 'read',
             path,
-            detail: `short read: expected ${expected} bytes, got ${got}`,
+            detail: `short read: expected ${range.expected} bytes${range.what}, got ${range.got}`,
             retryable: true,
           });
         }
-      }
-      while (queue.length > 0) {
-        const chunks = await queue.shift()!;
+        queue.shift();
         launch();
-        for (const c of chunks) {
-          opts.verify?.(c);
-          yield c;
-        }
       }
-      opts.verify?.(undefined);
-    } finally {
-      controller.abort();
+    } catch (err) {
+      stream.destroy(err as Error);
     }
   }
 
-  const stream = Readable.from(generate(), {
+  const stream = new Readable({
     objectMode: false,
     highWaterMark: opts.highWaterMark ?? 64 * 1024,
+    read() {
+      pump();
+    },
+    destroy(err, cb) {
+      finished = true;
+      controller.abort();
+      for (const r of queue) destroyBody(r.body);
+      queue.length = 0;
+      cb(err);
+    },
   });
+
+  if (opts.head) arrived(newRange(opts.head.end - opts.from + 1, ''), opts.head.body);
+  // While the head streams, the next ranges are already on their way.
+  for (let i = 0; i < concurrency; i++) launch();
   return stream;
 }
+
+const EMPTY = new Uint8Array(0);
