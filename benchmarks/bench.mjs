@@ -14,6 +14,23 @@ const out = `${root}dist/bench`;
 const benches = { s3: `${out}/benchmarks/s3/run.js` };
 
 const [which = 'all', ...args] = process.argv.slice(2);
+
+// Benchmark-only peers that are not devDependencies. OpenDAL's Node binding 0.49.2 publishes its
+// native package for linux-x64 only, so listing it in package.json would break `npm ci` on every
+// other platform (the lock file cannot name the missing platform packages): install it on demand.
+const BENCH_PEERS = ['opendal@0.49.2'];
+for (const spec of BENCH_PEERS) {
+  const name = spec.slice(0, spec.lastIndexOf('@'));
+  if (!existsSync(`${root}node_modules/${name}/package.json`)) {
+    console.log(`bench: installing ${spec} (benchmark peer, not saved to package.json)`);
+    const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], {
+      stdio: 'inherit',
+      cwd: root,
+    });
+    if (r.status !== 0)
+      console.log(`bench: could not install ${spec}; its target will be reported as skipped`);
+  }
+}
 const selected = which === 'all' ? Object.keys(benches) : [which];
 for (const name of selected) {
   if (!(name in benches)) {

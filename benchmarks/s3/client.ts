@@ -183,8 +183,33 @@ async function prepareLibStorage(a: ClientArgs): Promise<Prepared> {
 
 // ---- Apache OpenDAL (Rust core via napi) ------------------------------------------------------
 
-async function prepareOpendal(a: ClientArgs): Promise<Prepared> {
-  const { Operator } = await import('opendal');
+/** The slice of opendal@0.49.2's API used here (it is installed on demand, see bench.mjs). */
+interface OpendalModule {
+  Operator: new (
+    scheme: string,
+    options: Record<string, string>,
+  ) => {
+    writer(
+      path: string,
+      options: { chunk?: bigint; concurrent?: number },
+    ): Promise<{ createWriteStream(): NodeJS.WritableStream }>;
+    reader(
+      path: string,
+      options: { chunk?: number; concurrent?: number; prefetch?: number },
+    ): Promise<{ read(buf: Buffer): Promise<number | bigint> }>;
+  };
+}
+
+const OPENDAL = 'opendal';
+
+async function prepareOpendal(a: ClientArgs): Promise<Prepared | string> {
+  let mod: OpendalModule;
+  try {
+    mod = (await import(OPENDAL)) as OpendalModule;
+  } catch {
+    return 'opendal@0.49.2 is not installed (npm run bench installs it on demand)';
+  }
+  const { Operator } = mod;
   const op = new Operator('s3', {
     bucket: a.bucket,
     endpoint: a.endpoint,
