@@ -54,3 +54,22 @@ export async function createBucketVia(server: S3Server, name: string): Promise<v
     client.destroy();
   }
 }
+
+/**
+ * The s3 flavor's options for a test server, from what the server can do: conditional writes and
+ * UploadPartCopy where it has them, and client-side CRCs (`metadata`) where checksum headers are
+ * mishandled (fauxqs stores an empty part when UploadPart carries x-amz-checksum-crc32).
+ */
+export function s3FlavorOptions(server: S3Server, endpoint = server.endpoint) {
+  return {
+    endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+    trustedEndpoint: true,
+    conditionalWrites: server.features.ifNoneMatch,
+    uploadPartCopy: server.features.uploadPartCopy,
+    checksum: server.features.checksums ? ('crc32' as const) : ('metadata' as const),
+  };
+}

@@ -21,7 +21,7 @@ import { MountTable } from '../../src/vfs/mount-table.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
-import type { S3Server } from '../emulators/s3-server.js';
+import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -54,16 +54,7 @@ async function rig(server: S3Server, extra: Partial<S3BackendOptions> = {}): Pro
   const proxy = await startFaultProxy(server.endpoint);
   const inst = await s3Flavor.create({
     path: `s3://${bucket}`,
-    endpoint: proxy.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    accessKeyId: server.accessKeyId,
-    secretAccessKey: server.secretAccessKey,
-    trustedEndpoint: true,
-    conditionalWrites: server.features.ifNoneMatch,
-    uploadPartCopy: server.features.uploadPartCopy,
-    // fauxqs stores an empty part when UploadPart carries x-amz-checksum-crc32: use client-side CRCs there.
-    checksum: server.features.checksums ? 'crc32' : 'metadata',
+    ...s3FlavorOptions(server, proxy.endpoint),
     partSize: 5 * MiB,
     concurrency: 3,
     ...extra,

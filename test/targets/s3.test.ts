@@ -8,7 +8,7 @@ import { MountTable } from '../../src/vfs/mount-table.js';
 import { runConformance } from '../conformance/index.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
-import type { S3Server } from '../emulators/s3-server.js';
+import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
 import { describe, it } from 'vitest';
 
 const capabilities = {
@@ -29,19 +29,7 @@ function target(name: string, start: () => Promise<S3Server>): void {
       const server = await start();
       const bucket = 'conformance';
       await server.createBucket(bucket);
-      const instance = await s3Flavor.create({
-        path: `s3://${bucket}`,
-        endpoint: server.endpoint,
-        region: server.region,
-        forcePathStyle: true,
-        accessKeyId: server.accessKeyId,
-        secretAccessKey: server.secretAccessKey,
-        trustedEndpoint: true,
-        conditionalWrites: server.features.ifNoneMatch,
-        uploadPartCopy: server.features.uploadPartCopy,
-        // fauxqs stores an empty part when UploadPart carries x-amz-checksum-crc32.
-        checksum: server.features.checksums ? 'crc32' : 'metadata',
-      });
+      const instance = await s3Flavor.create({ path: `s3://${bucket}`, ...s3FlavorOptions(server) });
       const table = new MountTable();
       table.mount(`s3://${bucket}`, instance.adapter);
       return {

@@ -2,14 +2,14 @@
  * The default local store (src/store/defaults.ts): `<config dir>/local_stores/<uuid>`, created on
  * first use and stable afterwards; config file permissions; the environment overrides.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configDir, defaultLocalStorePath, getDefaultStore } from '../../src/index.js';
+import { sha256 } from './helpers.js';
 
-const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const VARS = ['ARTIFACT_VFS_CONFIG_DIR', 'ARTIFACT_VFS_LOCAL_STORE'] as const;
 

@@ -3,26 +3,14 @@
  * shared memory volume) and on plain paths (a temp dir on local disk), including cross-mount
  * rename, which falls back to copy + delete.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fileio, fs, type WalkEntry } from '../../src/index.js';
-
-type Err = Error & { code?: string; path?: string; dest?: string };
-
-const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-
-async function rejection(p: Promise<unknown>): Promise<Err> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a rejection');
-}
+import { type Err, rejection, sha256 } from './helpers.js';
 
 async function put(p: string, data: string | Uint8Array): Promise<void> {
   const f = await fileio.open(p, 'wb');

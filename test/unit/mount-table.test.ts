@@ -2,7 +2,7 @@
  * The mount table (src/vfs/mount-table.ts): routing by segments, aliases, errors in the caller's
  * namespace, returned paths mapped back, cross-mount copy/rename, sync on object mounts, streams.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,28 +16,7 @@ import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-
-type Err = Error & { code?: string; path?: string; dest?: string; syscall?: string };
-
-const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-
-async function rejection(p: Promise<unknown>): Promise<Err> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): Err {
-  try {
-    fn();
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a throw');
-}
+import { type Err, rejection, sha256, thrown } from './helpers.js';
 
 /** A memory adapter whose root holds a file named after the mount, so routing is observable. */
 function tagged(tag: string): FsAdapter {

@@ -22,26 +22,7 @@ import {
   validateConfig,
   type Flavor,
 } from '../../src/index.js';
-
-type Err = Error & { code?: string };
-
-function thrown(fn: () => unknown): Err {
-  try {
-    fn();
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a throw');
-}
-
-async function rejection(p: Promise<unknown>): Promise<Err> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection, thrown } from './helpers.js';
 
 /** A unique lower-case scheme name, so registrations never collide with other tests. */
 const uniqueScheme = (tag: string): string => `${tag}${randomUUID().replace(/-/g, '').slice(0, 8)}`;

@@ -3,7 +3,7 @@
  * before any I/O, config validation, secret redaction, root creation, path normalisation,
  * containment.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,19 +26,7 @@ import {
   type Flavor,
   type FsAdapter,
 } from '../../src/index.js';
-
-type Err = Error & { code?: string; path?: string };
-
-const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-
-async function rejection(p: Promise<unknown>): Promise<Err> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection, sha256 } from './helpers.js';
 
 async function readAll(
   store: { open(p: string, m: 'rb'): Promise<{ read(): Promise<string | Buffer> }> },

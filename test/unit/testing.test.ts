@@ -5,26 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStoreFromFs, fileio, fs, MountTable, vfs } from '../../src/index.js';
 import { mountMemory, type MemoryMount } from '../../src/testing/index.js';
-
-type Err = Error & { code?: string; path?: string };
-
-async function rejection(p: Promise<unknown>): Promise<Err> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): Err {
-  try {
-    fn();
-  } catch (err) {
-    return err as Err;
-  }
-  throw new Error('expected a throw');
-}
+import { rejection, thrown } from './helpers.js';
 
 const mounted: MemoryMount[] = [];
 function mount(prefix: string, options?: { vfs?: MountTable }): MemoryMount {
