@@ -612,7 +612,14 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         this.#reader?.destroy();
         this.#reader = new ChunkReader(await openReader(this.#t, { start }, 'read'), start);
       }
-      return this.#reader.readInto(buffer, offset, Math.min(length, size - start));
+      try {
+        return await this.#reader.readInto(buffer, offset, Math.min(length, size - start));
+      } catch (err) {
+        // A broken reader must not be reused: its finished iterator would look like end of file.
+        this.#reader.destroy();
+        this.#reader = undefined;
+        throw err;
+      }
     }
 
     async readFile(opts?: unknown): Promise<Buffer | string> {

@@ -103,7 +103,7 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
         if (range === queue[0]) wake();
       });
       body.once('end', () => end());
-      body.once('error', (err) => end(err));
+      body.on('error', (err) => end(err));
       // Closed without 'end' or 'error' (connection cut): the byte count decides (a short read is
       // an EIO error).
       body.once('close', () => end());

@@ -115,21 +115,34 @@ export class ArtifactFile {
         path: this.path,
         detail: `file opened with mode '${this.mode}'`,
       });
+    // A failed stream neither drains nor errors again: report its error instead of waiting forever.
+    const failed = (): Error | undefined =>
+      w.errored ??
+      (w.destroyed
+        ? fsError('EBADF', { syscall: 'write', path: this.path, detail: 'the write stream was closed' })
+        : undefined);
+    const before = failed();
+    if (before) throw before;
     const ok = w.write(typeof data === 'string' ? Buffer.from(data) : data);
     if (!ok) {
       await new Promise<void>((resolve, reject) => {
-        const onDrain = (): void => {
-          w.off('error', onError);
-          resolve();
-        };
-        const onError = (err: Error): void => {
+        const done = (err?: Error): void => {
           w.off('drain', onDrain);
-          reject(err);
+          w.off('error', onError);
+          w.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
         };
-        w.once('drain', onDrain);
-        w.once('error', onError);
+        const onDrain = (): void => done();
+        const onError = (err: Error): void => done(err);
+        const onClose = (): void => done(failed() ?? fsError('EBADF', { syscall: 'write', path: this.path }));
+        w.on('drain', onDrain);
+        w.on('error', onError);
+        w.on('close', onClose);
       });
     }
+    const after = failed();
+    if (after) throw after;
   }
 
   /** Commits a write (or releases a read). A failed commit rejects and leaves nothing behind. */
@@ -204,6 +217,11 @@ function tempSibling(path: string): string {
   const cut = path.lastIndexOf('/');
   const name = path.slice(cut + 1);
   return `${path.slice(0, cut + 1)}.${name}.avfs-${randomBytes(4).toString('hex')}.partial`;
+}
+
+/** A path that is not there (or not a directory): "no match" for glob, "absent" for exists. */
+function isMissing(err: unknown): boolean {
+  return errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR';
 }
 
 async function pathExists(fs: FsAdapter, path: string): Promise<boolean> {
@@ -357,13 +375,9 @@ export class FileOps {
     }
   }
 
+  /** Only "missing" means absent: a failed stat (EACCES, a dropped connection) is not a "no". */
   async #exists(full: string): Promise<boolean> {
-    try {
-      await this.fs.promises.stat(full);
-      return true;
-    } catch {
-      return false;
-    }
+    return pathExists(this.fs, full);
   }
 
   async #copyTree(from: string, to: string): Promise<void> {
@@ -448,8 +462,9 @@ export class FileOps {
       let entries;
       try {
         entries = await this.fs.promises.readdir(base, { recursive: true });
-      } catch {
-        return [];
+      } catch (err) {
+        if (isMissing(err)) return [];
+        throw err;
       }
       for (const rel of entries) if (matcher(rel)) out.push(joinPath(base, rel));
     } else {
@@ -462,8 +477,9 @@ export class FileOps {
           let entries;
           try {
             entries = await this.fs.promises.readdir(dir, { withFileTypes: true });
-          } catch {
-            continue;
+          } catch (err) {
+            if (isMissing(err)) continue;
+            throw err;
           }
           for (const e of entries) {
             if (!matcher(e.name)) continue;
