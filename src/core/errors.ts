@@ -115,7 +115,7 @@ export class FsError extends Error implements FsErrorFields {
   constructor(code: string, init: FsErrorInit = {}) {
     super(
       scrub(formatMessage(code, init)),
-      init.cause === undefined ? undefined : { cause: scrubCause(init.cause) },
+      init.cause === undefined ? undefined : { cause: scrubInPlace(init.cause) },
     );
     initFields(this, code, init);
   }
@@ -134,7 +134,7 @@ export class FsTypeError extends TypeError implements FsErrorFields {
   constructor(code: string, init: FsErrorInit = {}) {
     super(
       scrub(formatMessage(code, init)),
-      init.cause === undefined ? undefined : { cause: scrubCause(init.cause) },
+      init.cause === undefined ? undefined : { cause: scrubInPlace(init.cause) },
     );
     initFields(this, code, init);
   }
@@ -153,7 +153,7 @@ function formatMessage(code: string, init: FsErrorInit): string {
  * Scrubs a cause in place: its message, stack and every own enumerable string field (`util.inspect`
  * prints those: a Node error's `path`, a provider error's request URL), then its own cause.
  */
-function scrubCause(cause: unknown, depth = 0): unknown {
+export function scrubInPlace(cause: unknown, depth = 0): unknown {
   if (typeof cause === 'string') return scrub(cause);
   if (cause === null || typeof cause !== 'object' || depth > 4) return cause;
   const fields = cause as Record<string, unknown>;
@@ -170,7 +170,7 @@ function scrubCause(cause: unknown, depth = 0): unknown {
   }
   try {
     if ('cause' in fields) {
-      const inner = scrubCause(fields.cause, depth + 1);
+      const inner = scrubInPlace(fields.cause, depth + 1);
       if (inner !== fields.cause) fields.cause = inner;
     }
   } catch {

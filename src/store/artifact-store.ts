@@ -4,8 +4,7 @@
  */
 import { inspect } from 'node:util';
 import { isAbsolute } from 'node:path';
-import { fsError } from '../core/errors.js';
-import { scrub } from '../core/secrets.js';
+import { fsError, invalidPathError, scrubInPlace } from '../core/errors.js';
 import {
   canonicalScheme,
   formatLocation,
@@ -98,11 +97,7 @@ export class ArtifactStore extends FileOps {
 
 function resolveInRoot(root: Location, rootText: string, input: string, syscall: string): string {
   const p = pathToString(input, syscall);
-  if (p.includes('\0'))
-    throw fsError('ERR_INVALID_ARG_VALUE', {
-      message: `The argument 'path' must be a string without null bytes. Received '${p.replace(/\0/g, '\\x00')}'`,
-      syscall,
-    });
+  if (p.includes('\0')) throw invalidPathError(p, syscall);
   if (looksLikeUri(p) || isAbsolute(p) || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\')) {
     let loc: Location;
     try {
@@ -155,33 +150,12 @@ export async function createStore(options: StoreOptions, registry: FlavorRegistr
     instance = await flavor.create({ ...config, path: rootText });
   } catch (err) {
     // A flavor's (or its SDK's) error may quote a credential: mask every registered secret.
-    throw scrubThrown(err);
+    throw scrubInPlace(err);
   }
   const table = new MountTable();
   table.mount(rootText, instance.adapter, { root: instance.root ?? '/' });
   if (instance.ensureRoot) await table.fs.promises.mkdir(rootText, { recursive: true });
   return new ArtifactStore({ name, flavor, root, config, instance, fs: table.fs });
-}
-
-/** Masks registered secrets in a thrown value, in place: message, stack, string fields, causes. */
-function scrubThrown(err: unknown, depth = 0): unknown {
-  if (typeof err === 'string') return scrub(err);
-  if (err === null || typeof err !== 'object' || depth > 4) return err;
-  const fields = err as Record<string, unknown>;
-  for (const key of new Set(['message', 'stack', ...Object.keys(fields)])) {
-    try {
-      const value = fields[key];
-      if (typeof value === 'string' && scrub(value) !== value) fields[key] = scrub(value);
-    } catch {
-      // a frozen error keeps its text
-    }
-  }
-  try {
-    if ('cause' in fields) fields.cause = scrubThrown(fields.cause, depth + 1);
-  } catch {
-    // as above
-  }
-  return err;
 }
 
 /**

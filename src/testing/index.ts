@@ -7,7 +7,7 @@ import { formatLocation, parseLocation } from '../core/uri.js';
 import type { FsAdapter } from '../fs/types.js';
 import type { MountTable } from '../vfs/mount-table.js';
 
-export { runConformance, joinPath } from '../../test/conformance/index.js';
+export { runConformance, joinPath, OBJECT_STORE_CAPABILITIES } from '../../test/conformance/index.js';
 export type {
   ConformanceCapabilities,
   ConformanceOptions,

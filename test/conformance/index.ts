@@ -6,7 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
 import type { FsAdapter } from '../../src/fs/types.js';
-import type { ConformanceOptions, ConformanceTarget, SuiteContext } from './types.js';
+import type {
+  ConformanceCapabilities,
+  ConformanceOptions,
+  ConformanceTarget,
+  SuiteContext,
+} from './types.js';
 import { TOPICS } from './topics.js';
 
 export type {
@@ -15,6 +20,21 @@ export type {
   ConformanceTarget,
   SuiteContext,
 } from './types.js';
+
+/**
+ * What an object store built on `createFsAdapter` declares: no sync methods or utimes, sequential
+ * FileHandle writes, copy-then-delete directory renames, atomic (commit-on-close) writes, and empty
+ * directories through markers. Spread and override (e.g. `emptyDirectories: false` without markers).
+ */
+export const OBJECT_STORE_CAPABILITIES = {
+  sync: false,
+  emptyDirectories: true,
+  utimes: false,
+  permissions: false,
+  randomAccessWrites: false,
+  atomicDirectoryRename: false,
+  atomicWrites: true,
+} as const satisfies ConformanceCapabilities;
 
 export function joinPath(root: string, ...parts: string[]): string {
   let out = root.endsWith('/') ? root.slice(0, -1) : root;

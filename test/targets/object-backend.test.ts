@@ -6,21 +6,11 @@
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { runConformance } from '../conformance/index.js';
-
-const objectCaps = {
-  sync: false,
-  emptyDirectories: true,
-  utimes: false,
-  permissions: false,
-  randomAccessWrites: false,
-  atomicDirectoryRename: false,
-  atomicWrites: true,
-};
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
 
 runConformance({
   name: 'object (memory backend)',
-  capabilities: objectCaps,
+  capabilities: OBJECT_STORE_CAPABILITIES,
   setup: async () => {
     const table = new MountTable();
     table.mount('s3://conformance', createFsAdapter(new MemoryBackend({ pageSize: 50 })));
@@ -30,7 +20,7 @@ runConformance({
 
 runConformance({
   name: 'object (no directory markers)',
-  capabilities: { ...objectCaps, emptyDirectories: false },
+  capabilities: { ...OBJECT_STORE_CAPABILITIES, emptyDirectories: false },
   setup: async () => {
     const table = new MountTable();
     const backend = new MemoryBackend({ pageSize: 50, capabilities: { directoryMarkers: false } });

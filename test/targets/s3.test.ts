@@ -5,26 +5,16 @@
  */
 import { s3Flavor } from '../../adapters/s3/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { runConformance } from '../conformance/index.js';
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
 import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
 import { describe, it } from 'vitest';
 
-const capabilities = {
-  sync: false,
-  emptyDirectories: true,
-  utimes: false,
-  permissions: false,
-  randomAccessWrites: false,
-  atomicDirectoryRename: false,
-  atomicWrites: true,
-};
-
 function target(name: string, start: () => Promise<S3Server>): void {
   runConformance({
     name: `s3 (${name})`,
-    capabilities,
+    capabilities: OBJECT_STORE_CAPABILITIES,
     setup: async () => {
       const server = await start();
       const bucket = 'conformance';
