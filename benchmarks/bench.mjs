@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = `${root}dist/bench`;
-const benches = { s3: `${out}/benchmarks/s3/run.js` };
+const benches = {
+  s3: `${out}/benchmarks/s3/run.js`,
+  gcs: `${out}/benchmarks/gcs/run.js`,
+  azure: `${out}/benchmarks/azure/run.js`,
+};
 
 const [which = 'all', ...args] = process.argv.slice(2);
 

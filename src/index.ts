@@ -68,3 +68,4 @@ export {
 
 export { localFlavor, localFs } from '../adapters/local/index.js';
 export { memoryFlavor, createMemoryFs, sharedMemoryFs } from '../adapters/memory/index.js';
+export { s3Flavor, createS3Backend, S3Backend, mapS3Error, type S3BackendOptions } from '../adapters/s3/index.js';
