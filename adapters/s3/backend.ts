@@ -7,8 +7,8 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
-import { crc32 } from 'node:zlib';
 import type * as S3 from '@aws-sdk/client-s3';
+import { crc32 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
 import { orderedRangeReader } from '../../src/backend/ranged-read.js';

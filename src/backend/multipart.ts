@@ -12,7 +12,7 @@
  *   10,000 parts hold 5 TiB+. As parts grow, fewer are in flight, so memory stays within the
  *   budget `partSize × (concurrency + 1)` until a single part is larger than that.
  * - A failure aborts the upload at once, even if the caller never calls `close` or `abort`.
- * - Part buffers live in SharedArrayBuffers: each full part's CRC32 (zlib's native crc32) is
+ * - Part buffers live in SharedArrayBuffers: each full part's CRC32 (native: @node-rs/crc32, else zlib) is
  *   computed by a small worker-thread pool, without copying, while the main thread fills the next
  *   part (part n+1's CRC runs while part n uploads); the part is sent once its CRC is known. The
  *   whole object's CRC is combined from the part CRCs (`crc32Combine`). Without worker threads (or
@@ -22,10 +22,10 @@
  *   upload (no parts left behind) and every later call rejects with the *original* error.
  * - `write` resolves when its bytes are copied into a part buffer: the caller may reuse its chunk.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
-import { crc32Combine } from '../core/crc32.js';
+import { crc32, crc32Combine } from '../core/crc32.js';
 import { fsError } from '../core/errors.js';
 import type { ObjectMeta, ObjectWriter } from './types.js';
 
@@ -82,12 +82,27 @@ export interface MultipartOptions {
 /** Below this a CRC is cheaper on the calling thread than a message round trip. */
 const POOL_MIN_BYTES = 1024 * 1024;
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { crc32 } = require('node:zlib');
+const { parentPort, workerData } = require('node:worker_threads');
+let crc32 = require('node:zlib').crc32;
+if (workerData.nodeRs) {
+  try {
+    const native = require(workerData.nodeRs).crc32;
+    if (native(new Uint8Array([0x31]), 0) >>> 0 === 0x83dcefb7) crc32 = native;
+  } catch {}
+}
 parentPort.on('message', (m) => {
-  parentPort.postMessage({ id: m.id, crc: crc32(new Uint8Array(m.sab, m.offset, m.length)) >>> 0 });
+  parentPort.postMessage({ id: m.id, crc: crc32(new Uint8Array(m.sab, m.offset, m.length), 0) >>> 0 });
 });
 `;
+
+/** Where `@node-rs/crc32` resolves from here (an eval'd worker cannot resolve packages itself). */
+function nodeRsPath(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve('@node-rs/crc32');
+  } catch {
+    return undefined;
+  }
+}
 
 interface PoolWorker {
   worker: Worker;
@@ -102,11 +117,14 @@ function poolWorkers(): PoolWorker[] | undefined {
   if (poolBroken) return undefined;
   if (pool) return pool;
   try {
-    // One CPU stays for the thread that copies and sends; at most two CRC workers (~3 GiB/s each).
+    // One CPU stays for the thread that copies and sends; at most two CRC workers (~10 GiB/s each).
     const n = Math.max(1, Math.min(2, availableParallelism() - 1));
     pool = [];
     for (let i = 0; i < n; i++) {
-      const entry: PoolWorker = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: new Map() };
+      const entry: PoolWorker = {
+        worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { nodeRs: nodeRsPath() } }),
+        pending: new Map(),
+      };
       entry.worker.unref();
       entry.worker.on('message', (m: { id: number; crc: number }) => {
         const job = entry.pending.get(m.id);
@@ -137,7 +155,7 @@ function poolWorkers(): PoolWorker[] | undefined {
 export async function crc32Of(buf: Uint8Array): Promise<number> {
   const workers =
     buf.length >= POOL_MIN_BYTES && buf.buffer instanceof SharedArrayBuffer ? poolWorkers() : undefined;
-  if (!workers) return crc32(buf) >>> 0;
+  if (!workers) return crc32(buf);
   const entry = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   const id = nextJob++;
   try {
@@ -147,7 +165,7 @@ export async function crc32Of(buf: Uint8Array): Promise<number> {
       entry.worker.postMessage({ id, sab: buf.buffer, offset: buf.byteOffset, length: buf.length });
     });
   } catch {
-    return crc32(buf) >>> 0;
+    return crc32(buf);
   }
 }
 

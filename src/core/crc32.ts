@@ -1,9 +1,48 @@
 /**
- * CRC32 helpers on top of zlib's native `crc32` (Node ≥ 20.15 / 22.2): `crc32Combine` derives the CRC
+ * CRC32 (IEEE) and CRC32C with the fastest native code available: `@node-rs/crc32` (SIMD, ~15 GB/s
+ * for CRC32 and ~7.5 GB/s for CRC32C on this class of machine) when its binary loads, otherwise
+ * zlib's `crc32` (Node ≥ 20.15, ~6.5 GB/s) and no CRC32C. `crc32Combine` derives the CRC
  * of `A‖B` from `crc(A)`, `crc(B)` and `len(B)` (zlib's GF(2) matrix method, as in its
  * `crc32_combine`), so a multipart writer checksums each byte once, per part, and still knows the
  * whole object's CRC.
  */
+import { createRequire } from 'node:module';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+
+type Crc = (data: Uint8Array, initial?: number) => number;
+
+interface NodeRsCrc32 {
+  crc32(input: Uint8Array, initialState?: number | null): number;
+  crc32c(input: Uint8Array, initialState?: number | null): number;
+}
+
+function loadNative(): NodeRsCrc32 | undefined {
+  try {
+    const mod = createRequire(import.meta.url)('@node-rs/crc32') as NodeRsCrc32;
+    // A prebuilt binary for another platform or libc fails here, not at first use.
+    return mod.crc32(new Uint8Array([0x31]), 0) >>> 0 === 0x83dcefb7 ? mod : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const native = loadNative();
+
+/** CRC32 (IEEE 802.3, as zlib and S3 compute it) of `data`, continuing from `initial`. */
+// (@node-rs/crc32 returns 0 for an empty input whatever the starting value; the CRC of nothing
+// appended is the starting value.)
+export const crc32: Crc = native
+  ? (data, initial = 0) => (data.length === 0 ? initial >>> 0 : native.crc32(data, initial) >>> 0)
+  : (data, initial = 0) => zlibCrc32(data, initial) >>> 0;
+
+/** CRC32C (Castagnoli, as GCS computes it), or `undefined` when no native implementation loads. */
+export const crc32c: Crc | undefined = native
+  ? (data, initial = 0) => (data.length === 0 ? initial >>> 0 : native.crc32c(data, initial) >>> 0)
+  : undefined;
+
+/** Which implementation `crc32` uses (benchmarks and diagnostics report it). */
+export const crc32Implementation: 'node-rs' | 'zlib' = native ? 'node-rs' : 'zlib';
+
 const POLY = 0xedb88320;
 
 function times(mat: Uint32Array, vec: number): number {

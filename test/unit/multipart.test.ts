@@ -8,9 +8,10 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { fsError } from '../../src/core/errors.js';
-import { crc32Combine } from '../../src/core/crc32.js';
+import { crc32 as fastCrc32, crc32c, crc32Combine, crc32Implementation } from '../../src/core/crc32.js';
 import {
   createMultipartWriter,
+  crc32Of,
   partSizeFor,
   planPartSize,
   S3_LIMITS,
@@ -309,5 +310,39 @@ describe('crc32Combine', () => {
     const twoGib = crc32Combine(gib, gib, 2 ** 30);
     const threeB = crc32Combine(gib, twoGib, 2 ** 31);
     expect(threeB).toBe(threeA);
+  });
+});
+
+describe('core crc32 / crc32c', () => {
+  it('uses the native @node-rs/crc32 binary on this platform (zlib only as a fallback)', () => {
+    expect(crc32Implementation).toBe('node-rs');
+  });
+
+  it('crc32 equals zlib.crc32 for arbitrary bytes and starting values', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5000 }), fc.integer({ min: 0, max: 0xffffffff }), (a, init) => {
+        expect(fastCrc32(a, init)).toBe(crc32(a, init) >>> 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('crc32Of on a pool worker (a SharedArrayBuffer part of 3 MiB) equals zlib.crc32', async () => {
+    const part = Buffer.from(new SharedArrayBuffer(3 * MiB + 7));
+    for (let i = 0; i < part.length; i += 4096) part[i] = (i * 2654435761) >>> 24;
+    expect(await crc32Of(part)).toBe(crc32(part) >>> 0);
+    expect(await crc32Of(part.subarray(5, 2 * MiB))).toBe(crc32(part.subarray(5, 2 * MiB)) >>> 0);
+  });
+
+  it('crc32c matches the published check values (RFC 3720 B.4)', () => {
+    expect(crc32c).toBeDefined();
+    expect(crc32c!(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32c!(Buffer.alloc(32, 0))).toBe(0x8a9136aa);
+    expect(crc32c!(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+    // Continuing from a previous value equals one pass over the concatenation.
+    const a = Buffer.from('hello, ');
+    const b = Buffer.from('world');
+    expect(crc32c!(b, crc32c!(a))).toBe(crc32c!(Buffer.concat([a, b])));
+    expect(crc32c!(Buffer.alloc(0), 0x1234)).toBe(0x1234);
   });
 });
