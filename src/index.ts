@@ -68,4 +68,24 @@ export {
 
 export { localFlavor, localFs } from '../adapters/local/index.js';
 export { memoryFlavor, createMemoryFs, sharedMemoryFs } from '../adapters/memory/index.js';
-export { s3Flavor, createS3Backend, S3Backend, mapS3Error, type S3BackendOptions } from '../adapters/s3/index.js';
+export {
+  s3Flavor,
+  createS3Backend,
+  S3Backend,
+  mapS3Error,
+  type S3BackendOptions,
+} from '../adapters/s3/index.js';
+export {
+  gcsFlavor,
+  createGcsBackend,
+  GcsBackend,
+  mapGcsError,
+  type GcsBackendOptions,
+} from '../adapters/gcs/index.js';
+export {
+  azureFlavor,
+  createAzureBackend,
+  AzureBackend,
+  mapAzureError,
+  type AzureBackendOptions,
+} from '../adapters/azure/index.js';

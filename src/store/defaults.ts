@@ -11,6 +11,8 @@ import envPaths from 'env-paths';
 import { localFlavor } from '../../adapters/local/index.js';
 import { memoryFlavor } from '../../adapters/memory/index.js';
 import { s3Flavor } from '../../adapters/s3/index.js';
+import { gcsFlavor } from '../../adapters/gcs/index.js';
+import { azureFlavor } from '../../adapters/azure/index.js';
 import { createStore, type ArtifactStore, type StoreOptions } from './artifact-store.js';
 import type { Flavor } from './flavor.js';
 import { FlavorRegistry } from './registry.js';
@@ -20,6 +22,8 @@ defaultRegistry.register(localFlavor as unknown as Flavor);
 defaultRegistry.register(memoryFlavor as unknown as Flavor);
 // Cloud flavors load their SDK (an optional peer dependency) only when a store is created.
 defaultRegistry.register(s3Flavor as unknown as Flavor);
+defaultRegistry.register(gcsFlavor as unknown as Flavor);
+defaultRegistry.register(azureFlavor as unknown as Flavor);
 
 export function registerFlavor(flavor: Flavor, options?: { replace?: boolean }): void {
   defaultRegistry.register(flavor, options);

@@ -1,0 +1,176 @@
+/**
+ * The GCS error table: every SDK error (`ApiError`), every error of our own direct JSON-API
+ * requests and every socket error becomes an FsError with a Node code, the original error as
+ * `cause`, and `retryable` set for throttling and transient failures. One table, used by every
+ * GCS call.
+ *
+ * Messages carry the user's path and the GCS reason, never a URL: a resumable session URI is a
+ * bearer credential of its own, and SDK errors keep the request (with its `Authorization`
+ * header) on `response`, which is hidden from `util.inspect` before the error becomes a cause.
+ */
+import { fsError, type FsError } from '../../src/core/errors.js';
+
+/** What an SDK `ApiError`, a gaxios error, or our own `GcsHttpError` looks like. */
+interface GcsLikeError {
+  name?: string;
+  /** HTTP status (ApiError, GcsHttpError) or a socket code (`ECONNRESET`). */
+  code?: number | string;
+  status?: number;
+  errno?: string | number;
+  message?: string;
+  errors?: { reason?: string; message?: string }[];
+  response?: { status?: number };
+}
+
+/** An HTTP error from a request we made ourselves (resumable sessions, media downloads). */
+export class GcsHttpError extends Error {
+  override readonly name = 'GcsHttpError';
+  readonly code: number;
+  readonly errors: { reason?: string; message?: string }[];
+  constructor(status: number, message: string, errors: { reason?: string; message?: string }[] = []) {
+    super(message);
+    this.code = status;
+    this.errors = errors;
+  }
+
+  /** Builds the error from a GCS JSON error body (`{error:{code,message,errors}}`), if it is one. */
+  static fromBody(status: number, body: Buffer | string): GcsHttpError {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    try {
+      const parsed = JSON.parse(text) as {
+        error?: { message?: string; errors?: { reason?: string; message?: string }[] };
+      };
+      if (parsed.error) {
+        return new GcsHttpError(status, parsed.error.message ?? `HTTP ${status}`, parsed.error.errors ?? []);
+      }
+    } catch {
+      // not JSON (a proxy's HTML page): keep only the status
+    }
+    return new GcsHttpError(status, `HTTP ${status}`);
+  }
+}
+
+/** GCS reasons that decide the code whatever the status. */
+const BY_REASON: Record<string, { code: string; retryable?: boolean; detail?: string }> = {
+  notFound: { code: 'ENOENT' },
+  forbidden: { code: 'EACCES' },
+  insufficientPermissions: { code: 'EACCES' },
+  accessDenied: { code: 'EACCES' },
+  authError: { code: 'EACCES', detail: 'authentication failed' },
+  required: { code: 'EINVAL' },
+  invalid: { code: 'EINVAL' },
+  rateLimitExceeded: { code: 'EAGAIN', retryable: true, detail: 'throttled by the server' },
+  userRateLimitExceeded: { code: 'EAGAIN', retryable: true, detail: 'throttled by the server' },
+  backendError: { code: 'EAGAIN', retryable: true },
+  internalError: { code: 'EAGAIN', retryable: true },
+};
+
+const BY_STATUS: Record<number, { code: string; retryable?: boolean }> = {
+  400: { code: 'EINVAL' },
+  401: { code: 'EACCES' },
+  403: { code: 'EACCES' },
+  404: { code: 'ENOENT' },
+  408: { code: 'ETIMEDOUT', retryable: true },
+  409: { code: 'EEXIST' },
+  410: { code: 'ENOENT' },
+  412: { code: 'EEXIST' },
+  413: { code: 'EFBIG' },
+  416: { code: 'EINVAL' },
+  429: { code: 'EAGAIN', retryable: true },
+  500: { code: 'EAGAIN', retryable: true },
+  502: { code: 'EAGAIN', retryable: true },
+  503: { code: 'EAGAIN', retryable: true },
+  504: { code: 'ETIMEDOUT', retryable: true },
+};
+
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** The HTTP status of an SDK or GcsHttpError, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  const e = err as GcsLikeError | undefined;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.status === 'number') return e.status;
+  if (typeof e?.response?.status === 'number') return e.response.status;
+  return undefined;
+}
+
+function networkCode(e: GcsLikeError): string | undefined {
+  if (typeof e.code === 'string' && NETWORK.has(e.code)) return e.code;
+  if (typeof e.errno === 'string' && NETWORK.has(e.errno)) return e.errno;
+  // gaxios / node-fetch: `request to … failed, reason: socket hang up`
+  if (typeof e.message === 'string' && /socket hang up|ECONNRESET/.test(e.message)) return 'ECONNRESET';
+  return undefined;
+}
+
+/** Hides request details (URLs, headers with tokens) that SDK errors carry from `util.inspect`. */
+function quiet(err: unknown): unknown {
+  if (err && typeof err === 'object') {
+    for (const k of ['response', 'config', 'request']) {
+      const d = Object.getOwnPropertyDescriptor(err, k);
+      if (d?.enumerable && d.configurable) Object.defineProperty(err, k, { ...d, enumerable: false });
+    }
+  }
+  return err;
+}
+
+/**
+ * Maps an SDK, HTTP or network error to an FsError naming `path`.
+ * - 404 → ENOENT, 403/401 → EACCES, 412 (create-only) → EEXIST, 429/5xx → EAGAIN (retryable),
+ *   socket resets → their own code (retryable); anything else is EIO.
+ * - `createOnly`: a 412 is a create-only conflict (EEXIST); otherwise it is any failed
+ *   precondition, still EEXIST (the only precondition we send is create-only).
+ */
+export function mapGcsError(
+  err: unknown,
+  ctx: { syscall: string; path?: string | undefined; dest?: string | undefined },
+): FsError {
+  const e = (err ?? {}) as GcsLikeError;
+  if (typeof e.code === 'string' && (err as FsError).syscall !== undefined && 'retryable' in (err as object))
+    return err as FsError; // already ours
+  quiet(err);
+  if (e.name === 'AbortError' || e.code === 'ABORT_ERR') {
+    return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
+  }
+  const net = networkCode(e);
+  const status = statusOf(err);
+  if (net && status === undefined) {
+    const code = net === 'UND_ERR_SOCKET' || net === 'ERR_STREAM_PREMATURE_CLOSE' ? 'ECONNRESET' : net;
+    return fsError(code, { ...ctx, cause: err, retryable: true });
+  }
+  const reason = e.errors?.[0]?.reason ?? '';
+  const byStatus = status !== undefined ? BY_STATUS[status] : undefined;
+  // The status decides for the codes the contract names; the reason refines the rest.
+  const byReason = BY_REASON[reason];
+  const hit =
+    status === 404 || status === 403 || status === 412 || status === 429 || (status ?? 0) >= 500
+      ? (byStatus ?? byReason)
+      : (byReason ?? byStatus);
+  const tag = `[GCS ${status ?? ''}${reason ? ` ${reason}` : ''}]`.replace('[GCS  ', '[GCS ');
+  if (hit) {
+    const detail = 'detail' in hit ? (hit as { detail?: string }).detail : undefined;
+    return fsError(hit.code, {
+      ...ctx,
+      cause: err,
+      retryable: hit.retryable ?? (status !== undefined && status >= 500),
+      detail: detail ? `${detail} ${tag}` : undefined,
+    });
+  }
+  return fsError('EIO', {
+    ...ctx,
+    cause: err,
+    retryable: status !== undefined && status >= 500,
+    detail: `GCS request failed ${tag}`,
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * The `gcs` flavor: Google Cloud Storage, schemes `gs://` and `gcs://`, path `gs://bucket/prefix`.
+ * The SDK (`@google-cloud/storage`) loads only when a store is created. Without a key (inline or a
+ * key file) the SDK's application-default credentials apply (GOOGLE_APPLICATION_CREDENTIALS, gcloud
+ * user credentials, the metadata server on GCP).
+ */
+import { parseLocation } from '../../src/core/uri.js';
+import { registerSecret } from '../../src/core/secrets.js';
+import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
+import { defineFlavor, importOptional } from '../../src/store/flavor.js';
+import { GcsBackend, type GcsBackendOptions } from './backend.js';
+
+export { GcsBackend, GCS_CHUNK_QUANTUM, type GcsBackendOptions, type GcsValidation } from './backend.js';
+export { mapGcsError, GcsHttpError } from './errors.js';
+
+/** Registers every string of a service-account key that must never be shown. */
+function registerCredentials(credentials: GcsBackendOptions['credentials']): void {
+  if (credentials === undefined) return;
+  registerSecret(typeof credentials === 'string' ? credentials : JSON.stringify(credentials));
+  let parsed: Record<string, unknown> | undefined;
+  try {
+    parsed =
+      typeof credentials === 'string' ? (JSON.parse(credentials) as Record<string, unknown>) : credentials;
+  } catch {
+    return;
+  }
+  for (const k of ['private_key', 'private_key_id', 'client_secret', 'refresh_token'])
+    registerSecret(parsed[k]);
+}
+
+/** Creates the GCS Backend for a bucket (loads the SDK). */
+export async function createGcsBackend(options: GcsBackendOptions): Promise<GcsBackend> {
+  registerCredentials(options.credentials);
+  const sdk = await importOptional('@google-cloud/storage', 'gcs', () => import('@google-cloud/storage'));
+  const { crc32c } = await importOptional('@node-rs/crc32', 'gcs', () => import('@node-rs/crc32'));
+  try {
+    return new GcsBackend(sdk, crc32c, options);
+  } catch (err) {
+    if (err instanceof SyntaxError)
+      throw new TypeError('gcs credentials must be a service-account key as JSON text or an object');
+    throw err;
+  }
+}
+
+export const gcsFlavor = defineFlavor({
+  name: 'gcs',
+  type: 'artifact_store',
+  schemes: ['gs', 'gcs'],
+  description: 'Google Cloud Storage (JSON API), and GCS emulators.',
+  packages: ['@google-cloud/storage'],
+  config: {
+    project: { type: 'string', description: 'Project id (otherwise from the credentials or environment)' },
+    credentials: {
+      type: 'json',
+      secret: true,
+      description: 'Service-account key (JSON text or object); otherwise application-default credentials',
+    },
+    keyFilename: { type: 'string', description: 'Path of a service-account key file' },
+    apiEndpoint: {
+      type: 'string',
+      description: 'Endpoint of an emulator or private endpoint, e.g. http://127.0.0.1:4443',
+    },
+    useAuthWithCustomEndpoint: {
+      type: 'boolean',
+      description: 'Send credentials to a custom apiEndpoint too (default false, as the SDK)',
+    },
+    chunkSize: {
+      type: 'number',
+      description: 'Resumable upload chunk in bytes, a multiple of 256 KiB (default 16 MiB)',
+    },
+    validation: { type: 'string', description: "'crc32c' (default), 'md5' or 'off'" },
+    readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 8 MiB)' },
+    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    listPageSize: { type: 'number', description: 'Objects per list request (default 1000)' },
+    attempts: { type: 'number', description: 'Attempts per upload chunk for retryable errors (default 5)' },
+    maxBytesRewrittenPerCall: {
+      type: 'number',
+      description: 'Bytes per rewrite call when copying (multiple of 1 MiB; default: server)',
+    },
+    deleteConcurrency: { type: 'number', description: 'Deletes in flight at once (default 16)' },
+  },
+  async create(config) {
+    const loc = parseLocation(config.path);
+    const [bucket, ...prefix] = loc.segments;
+    const { project, path: _path, ...rest } = config as Record<string, unknown> & { project?: string };
+    void _path;
+    const backend = await createGcsBackend({
+      ...(rest as Omit<GcsBackendOptions, 'bucket'>),
+      projectId: project,
+      bucket: bucket!,
+    });
+    return {
+      adapter: createFsAdapter(backend),
+      root: '/' + prefix.join('/'),
+      atomicWrites: true,
+      close: () => backend.close(),
+    };
+  },
+});

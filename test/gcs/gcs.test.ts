@@ -1,0 +1,489 @@
+/**
+ * GCS-specific behaviour of the gcs flavor against the GCS JSON-API emulator (test/emulators/gcs),
+ * whose request log shows what went over the wire and whose fault injection cuts chunks, answers
+ * 503s and corrupts downloads. Chunks are 256 KiB here, so multi-chunk uploads stay small.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { inspect } from 'node:util';
+import { Storage } from '@google-cloud/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gcsFlavor, mapGcsError, GcsHttpError, type GcsBackendOptions } from '../../adapters/gcs/index.js';
+import type { FsAdapter } from '../../src/fs/types.js';
+import { MountTable } from '../../src/vfs/mount-table.js';
+import {
+  crc32cBase64,
+  startGcsEmulator,
+  type GcsEmulator,
+  type RequestRecord,
+} from '../emulators/gcs/server.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const CHUNK = 256 * KiB;
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
+function payload(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n + 3);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b.subarray(0, n);
+}
+
+let emu: GcsEmulator;
+let raw: Storage;
+
+interface Rig {
+  fs: FsAdapter;
+  bucket: string;
+  uri: (key: string) => string;
+  close(): Promise<void>;
+}
+
+async function rig(extra: Partial<GcsBackendOptions> & Record<string, unknown> = {}): Promise<Rig> {
+  const bucket = `t-${randomUUID().slice(0, 8)}`;
+  await raw.createBucket(bucket);
+  const inst = await gcsFlavor.create({
+    path: `gs://${bucket}`,
+    apiEndpoint: emu.endpoint,
+    project: emu.projectId,
+    chunkSize: CHUNK,
+    readPartSize: CHUNK,
+    backoffMs: 5,
+    ...extra,
+  });
+  const table = new MountTable();
+  table.mount(`gs://${bucket}`, inst.adapter);
+  return {
+    fs: table.fs,
+    bucket,
+    uri: (key) => `gs://${bucket}/${key}`,
+    close: async () => inst.close?.(),
+  };
+}
+
+async function writeStream(fs: FsAdapter, path: string, data: Buffer, chunk = 100 * KiB): Promise<void> {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+  }
+  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
+}
+
+async function readAll(
+  fs: FsAdapter,
+  path: string,
+  opts?: { start?: number; end?: number },
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function rawBytes(bucket: string, key: string): Promise<Buffer> {
+  const [b] = await raw.bucket(bucket).file(key).download();
+  return b;
+}
+
+const log = (): RequestRecord[] => emu.stats().log;
+const isMultipart = (r: RequestRecord): boolean => r.method === 'POST' && r.query.uploadType === 'multipart';
+const isInit = (r: RequestRecord): boolean => r.method === 'POST' && r.query.uploadType === 'resumable';
+const isSessionPut = (r: RequestRecord): boolean => r.method === 'PUT' && r.query.upload_id !== undefined;
+const isDataPut = (r: RequestRecord): boolean => isSessionPut(r) && !/^bytes \*\//.test(r.contentRange ?? '');
+const isQuery = (r: RequestRecord): boolean => isSessionPut(r) && /^bytes \*\/\*$/.test(r.contentRange ?? '');
+const isMedia = (r: RequestRecord): boolean => r.method === 'GET' && r.query.alt === 'media';
+
+beforeAll(async () => {
+  emu = await startGcsEmulator({ maxBytesRewrittenPerCall: MiB });
+  raw = new Storage({ apiEndpoint: emu.endpoint, projectId: emu.projectId });
+});
+afterAll(async () => {
+  await emu?.stop();
+});
+
+describe('gcs flavor [emulator]', () => {
+  let r: Rig;
+  beforeAll(async () => {
+    r = await rig();
+  });
+  afterAll(async () => {
+    await r?.close();
+  });
+
+  const sizes: [string, number, { multipart: number; sessions: number; dataPuts: number }][] = [
+    ['0 bytes', 0, { multipart: 1, sessions: 0, dataPuts: 0 }],
+    ['1 byte', 1, { multipart: 1, sessions: 0, dataPuts: 0 }],
+    ['exactly one chunk (256 KiB)', CHUNK, { multipart: 1, sessions: 0, dataPuts: 0 }],
+    ['one chunk plus one byte', CHUNK + 1, { multipart: 0, sessions: 1, dataPuts: 2 }],
+    ['four whole chunks (finalized by an empty PUT)', 4 * CHUNK, { multipart: 0, sessions: 1, dataPuts: 4 }],
+    ['three chunks and a tail', 3 * CHUNK + 12_345, { multipart: 0, sessions: 1, dataPuts: 4 }],
+  ];
+  for (const [name, size, expected] of sizes) {
+    it(`${name}: streams up and down with the same SHA-256 and CRC32C, as ${expected.sessions ? `a resumable session of ${expected.dataPuts} chunks` : 'one multipart upload'}`, async () => {
+      const key = `sizes/${size}.bin`;
+      const data = payload(size, size + 1);
+      await r.fs.promises.mkdir(r.uri('sizes'), { recursive: true });
+      emu.resetStats();
+      await writeStream(r.fs, r.uri(key), data);
+      const l = log();
+      expect(l.filter(isMultipart).length).toBe(expected.multipart);
+      expect(l.filter(isInit).length).toBe(expected.sessions);
+      expect(l.filter(isDataPut).length).toBe(expected.dataPuts);
+      if (expected.sessions) {
+        // every chunk but the last is a whole number of 256 KiB blocks, sent in order
+        const ranges = l.filter(isDataPut).map((x) => x.contentRange!);
+        let next = 0;
+        for (const cr of ranges) {
+          const m = /^bytes (\d+)-(\d+)\/(\*|\d+)$/.exec(cr)!;
+          expect(Number(m[1])).toBe(next);
+          next = Number(m[2]) + 1;
+        }
+        expect(next).toBe(size);
+        // the finalizing request carried the CRC32C for the server to check
+        const fin = l.filter(isSessionPut).at(-1)!;
+        expect(fin.headers['x-goog-hash']).toBe(`crc32c=${crc32cBase64(data)}`);
+      }
+      expect(sha(await readAll(r.fs, r.uri(key)))).toBe(sha(data));
+      expect((await r.fs.promises.stat(r.uri(key))).size).toBe(size);
+      expect(sha(await rawBytes(r.bucket, key))).toBe(sha(data));
+      const [meta] = await raw.bucket(r.bucket).file(key).getMetadata();
+      expect(meta.crc32c).toBe(crc32cBase64(data));
+    });
+  }
+
+  it('a connection reset mid-chunk resumes from the persisted offset; SHA-256 and CRC32C match', async () => {
+    const res = await rig({ chunkSize: MiB });
+    try {
+      const data = payload(3 * MiB + 500_000, 11);
+      // chunk 2 (bytes 1 MiB…2 MiB) is cut after 600,000 bytes: the server keeps two whole 256 KiB
+      // blocks of it, so 1 MiB + 512 KiB are persisted.
+      emu.inject({ match: { uploadChunk: 2 }, kind: 'reset-after', afterBytes: 600_000 });
+      emu.resetStats();
+      await writeStream(res.fs, res.uri('resume.bin'), data);
+      const l = log();
+      expect(emu.stats().faultsFired).toBe(1);
+      const queries = l.filter(isQuery);
+      expect(queries.length).toBe(1);
+      const persisted = MiB + 2 * CHUNK;
+      expect(queries[0]!.responseRange).toBe(`bytes=0-${persisted - 1}`);
+      const puts = l.filter(isDataPut).map((x) => x.contentRange);
+      expect(puts).toEqual([
+        `bytes 0-${MiB - 1}/*`,
+        `bytes ${MiB}-${2 * MiB - 1}/*`, // cut
+        `bytes ${persisted}-${2 * MiB - 1}/*`, // only what the server did not persist
+        `bytes ${2 * MiB}-${3 * MiB - 1}/*`,
+        `bytes ${3 * MiB}-${data.length - 1}/${data.length}`,
+      ]);
+      expect(sha(await rawBytes(res.bucket, 'resume.bin'))).toBe(sha(data));
+      const [meta] = await raw.bucket(res.bucket).file('resume.bin').getMetadata();
+      expect(meta.crc32c).toBe(crc32cBase64(data));
+      expect(emu.stats().openSessions).toBe(0);
+    } finally {
+      emu.clearFaults();
+      await res.close();
+    }
+  });
+
+  it('a 503 on a chunk is retried and the object is intact', async () => {
+    const data = payload(3 * CHUNK + 7, 12);
+    emu.inject({ match: { uploadChunk: 2 }, kind: '503' });
+    emu.resetStats();
+    try {
+      await writeStream(r.fs, r.uri('retry503.bin'), data);
+    } finally {
+      emu.clearFaults();
+    }
+    expect(emu.stats().faultsFired).toBe(1);
+    expect(log().some((x) => x.status === 503)).toBe(true);
+    expect(sha(await rawBytes(r.bucket, 'retry503.bin'))).toBe(sha(data));
+  });
+
+  it('a persistent failure gives the network error, leaves the key absent and cancels the session', async () => {
+    const doomed = await rig({ attempts: 3 });
+    const data = payload(3 * CHUNK + 5, 13);
+    emu.inject({
+      match: { method: 'PUT', pathIncludes: 'upload_id' },
+      kind: 'reset-after',
+      afterBytes: 1000,
+      times: Infinity,
+    });
+    emu.resetStats();
+    let err: (Error & { code?: string; path?: string }) | undefined;
+    try {
+      await writeStream(doomed.fs, doomed.uri('doomed.bin'), data);
+    } catch (e) {
+      err = e as Error & { code?: string };
+    } finally {
+      emu.clearFaults();
+    }
+    try {
+      expect(err?.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+      expect(err?.path).toBe(doomed.uri('doomed.bin'));
+      const l = log();
+      // three attempts at chunk 1 (a retry first asks the session for its offset, and that
+      // request is cut too), then the session is cancelled (DELETE → 499)
+      expect(l.filter(isSessionPut).length).toBe(3);
+      expect(isDataPut(l.find(isSessionPut)!)).toBe(true);
+      expect(l.filter(isSessionPut).every((x) => x.fault !== undefined)).toBe(true);
+      const cancel = l.filter((x) => x.method === 'DELETE' && x.query.upload_id !== undefined);
+      expect(cancel.map((x) => x.status)).toEqual([499]);
+      expect(emu.stats().openSessions).toBe(0);
+      await expect(doomed.fs.promises.stat(doomed.uri('doomed.bin'))).rejects.toMatchObject({
+        code: 'ENOENT',
+      });
+      // the session URI is a credential: it appears in no message or inspection of the error
+      const uploadId = l.find(isSessionPut)!.query.upload_id!;
+      expect(`${String(err)} ${inspect(err, { depth: 8 })}`).not.toContain(uploadId);
+    } finally {
+      await doomed.close();
+    }
+  });
+
+  it("create-only ('wx') refuses an existing key, and a writer that loses a race gets EEXIST at close", async () => {
+    await r.fs.promises.writeFile(r.uri('once.txt'), 'first');
+    await expect(r.fs.promises.writeFile(r.uri('once.txt'), 'second', { flag: 'wx' })).rejects.toMatchObject({
+      code: 'EEXIST',
+      path: r.uri('once.txt'),
+    });
+    expect(await r.fs.promises.readFile(r.uri('once.txt'), 'utf8')).toBe('first');
+
+    // small object: one multipart upload with ifGenerationMatch=0
+    const h = await r.fs.promises.open(r.uri('race.txt'), 'wx');
+    await h.write('mine');
+    await raw.bucket(r.bucket).file('race.txt').save('theirs', { resumable: false });
+    emu.resetStats();
+    await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(log().find(isMultipart)?.query.ifGenerationMatch).toBe('0');
+    expect(await r.fs.promises.readFile(r.uri('race.txt'), 'utf8')).toBe('theirs');
+
+    // large object: the resumable session was opened with ifGenerationMatch=0 and the commit fails
+    const big = payload(2 * CHUNK + 3, 14);
+    const h2 = await r.fs.promises.open(r.uri('race-big.bin'), 'wx');
+    await h2.write(big.subarray(0, 2 * CHUNK + 1));
+    await raw.bucket(r.bucket).file('race-big.bin').save('theirs', { resumable: false });
+    await h2.write(big.subarray(2 * CHUNK + 1));
+    await expect(h2.close()).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await r.fs.promises.readFile(r.uri('race-big.bin'), 'utf8')).toBe('theirs');
+    expect(emu.stats().openSessions).toBe(0);
+  });
+
+  it('full reads detect bytes corrupted in transit (CRC32C, and MD5 in md5 mode); ranged reads cannot', async () => {
+    const data = payload(CHUNK + 1000, 15);
+    await r.fs.promises.writeFile(r.uri('tamper.bin'), data);
+    emu.inject({ match: { method: 'GET', pathIncludes: 'tamper.bin' }, kind: 'corrupt', afterBytes: 12_345 });
+    await expect(r.fs.promises.readFile(r.uri('tamper.bin'))).rejects.toMatchObject({
+      code: 'EIO',
+      path: r.uri('tamper.bin'),
+    });
+    expect(emu.stats().faultsFired).toBeGreaterThanOrEqual(1);
+    emu.clearFaults();
+    // a ranged read is not a whole-object read: the corrupted byte arrives as sent
+    emu.inject({ match: { method: 'GET', pathIncludes: 'tamper.bin' }, kind: 'corrupt', afterBytes: 345 });
+    const part = await readAll(r.fs, r.uri('tamper.bin'), { start: 12_000, end: 12_999 });
+    emu.clearFaults();
+    expect(part[345]).toBe(data[12_345]! ^ 0xff);
+    // md5 mode
+    const md5 = await rig({ validation: 'md5' });
+    try {
+      await md5.fs.promises.writeFile(md5.uri('m.bin'), data);
+      emu.inject({ match: { method: 'GET', pathIncludes: 'm.bin' }, kind: 'corrupt', afterBytes: 7 });
+      await expect(md5.fs.promises.readFile(md5.uri('m.bin'))).rejects.toMatchObject({ code: 'EIO' });
+      emu.clearFaults();
+      expect(sha(await md5.fs.promises.readFile(md5.uri('m.bin')))).toBe(sha(data));
+    } finally {
+      emu.clearFaults();
+      await md5.close();
+    }
+    // untouched, the same read succeeds
+    expect(sha(await r.fs.promises.readFile(r.uri('tamper.bin')))).toBe(sha(data));
+  });
+
+  it('ranged reads return exactly the requested bytes across range boundaries', async () => {
+    const data = payload(3 * CHUNK + 3, 16);
+    await r.fs.promises.writeFile(r.uri('range.bin'), data);
+    for (const [start, end] of [
+      [0, 0],
+      [5, CHUNK + 5],
+      [CHUNK - 1, CHUNK],
+      [3 * CHUNK, 3 * CHUNK + 2],
+      [3, 3 * CHUNK + 100],
+    ] as const) {
+      const got = await readAll(r.fs, r.uri('range.bin'), { start, end });
+      expect(sha(got)).toBe(sha(data.subarray(start, end + 1)));
+    }
+    expect((await readAll(r.fs, r.uri('range.bin'), { start: 3 * CHUNK + 3 })).length).toBe(0);
+  });
+
+  it('a large read is parallel ranged GETs, pinned to one generation, delivered in order', async () => {
+    const data = payload(5 * CHUNK - 9, 17);
+    await r.fs.promises.writeFile(r.uri('big.bin'), data);
+    emu.resetStats();
+    expect(sha(await readAll(r.fs, r.uri('big.bin')))).toBe(sha(data));
+    const gets = log().filter(isMedia);
+    expect(gets.length).toBe(5);
+    expect(gets.slice(1).every((g) => g.query.generation !== undefined)).toBe(true);
+  });
+
+  it('copyFile is a server-side rewrite that loops on rewriteToken; no bytes pass the client', async () => {
+    const data = payload(3 * MiB + 17, 18);
+    await r.fs.promises.writeFile(r.uri('copy-src.bin'), data);
+    emu.resetStats();
+    await r.fs.promises.copyFile(r.uri('copy-src.bin'), r.uri('copy-dst.bin'));
+    const l = log();
+    const rewrites = l.filter((x) => x.path.includes('/rewriteTo/'));
+    expect(rewrites.length).toBe(4); // 1 MiB per call (the emulator's limit), 3 MiB + 17 bytes
+    expect(rewrites.slice(1).every((x) => x.query.rewriteToken !== undefined)).toBe(true);
+    expect(l.filter(isMedia).length).toBe(0);
+    expect(sha(await rawBytes(r.bucket, 'copy-dst.bin'))).toBe(sha(data));
+  });
+
+  it('keys with spaces, unicode, +, %, # and = round-trip and list verbatim', async () => {
+    const names = [
+      'with space.txt',
+      'ünï cödé ✓.txt',
+      'a+b.txt',
+      '100%.txt',
+      '%2F.txt',
+      'hash#tag.txt',
+      'eq=1&x?.txt',
+    ];
+    await r.fs.promises.mkdir(r.uri('odd names'), { recursive: true });
+    for (const n of names) await r.fs.promises.writeFile(r.uri(`odd names/${n}`), n);
+    expect(((await r.fs.promises.readdir(r.uri('odd names'))) as string[]).sort()).toEqual([...names].sort());
+    for (const n of names) {
+      expect(await r.fs.promises.readFile(r.uri(`odd names/${n}`), 'utf8')).toBe(n);
+      // the stored name is the literal key
+      expect((await rawBytes(r.bucket, `odd names/${n}`)).toString()).toBe(n);
+    }
+    // a big one through a resumable session too
+    const big = payload(CHUNK + 10, 19);
+    await r.fs.promises.writeFile(r.uri('odd names/ü +%#.bin'), big);
+    expect(sha(await rawBytes(r.bucket, 'odd names/ü +%#.bin'))).toBe(sha(big));
+  });
+
+  it('listing 10,001 keys pages through small pages and misses none', async () => {
+    const paged = await rig({ listPageSize: 500 });
+    try {
+      const keys = Array.from({ length: 10_001 }, (_, i) => `many/k${String(i).padStart(5, '0')}`);
+      await paged.fs.promises.mkdir(paged.uri('many'), { recursive: true });
+      // seeded with media uploads over a keep-alive agent (the SDK's save() is ~10x slower per object)
+      const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+      const url = new URL(emu.endpoint);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < keys.length) {
+            const k = keys[next++]!;
+            await new Promise<void>((resolve, reject) => {
+              const req = request(
+                {
+                  host: url.hostname,
+                  port: url.port,
+                  method: 'POST',
+                  path: `/upload/storage/v1/b/${paged.bucket}/o?uploadType=media&name=${encodeURIComponent(k)}`,
+                  headers: { 'Content-Length': 0 },
+                  agent,
+                },
+                (res) => {
+                  res.resume();
+                  res.on('end', () =>
+                    res.statusCode === 200 ? resolve() : reject(new Error(`seed ${res.statusCode}`)),
+                  );
+                },
+              );
+              req.on('error', reject);
+              req.end();
+            });
+          }
+        }),
+      );
+      agent.destroy();
+      emu.resetStats();
+      const names = (await paged.fs.promises.readdir(paged.uri('many'))) as string[];
+      expect(names.length).toBe(10_001);
+      expect(new Set(names).size).toBe(10_001);
+      const lists = log().filter((x) => x.method === 'GET' && /\/o$/.test(x.path));
+      expect(lists.length).toBeGreaterThanOrEqual(21);
+      expect(lists.every((x) => Number(x.query.maxResults) <= 500)).toBe(true);
+      expect(lists.slice(1).every((x) => x.query.pageToken !== undefined)).toBe(true);
+    } finally {
+      await paged.close();
+    }
+  }, 120_000);
+
+  it('rm -r deletes every key under a directory and leaves siblings', async () => {
+    await r.fs.promises.mkdir(r.uri('tree/a/b'), { recursive: true });
+    for (let i = 0; i < 150; i++)
+      await raw.bucket(r.bucket).file(`tree/a/f${i}`).save('x', { resumable: false });
+    await r.fs.promises.writeFile(r.uri('tree-sibling.txt'), 'keep');
+    await r.fs.promises.rm(r.uri('tree'), { recursive: true });
+    await expect(r.fs.promises.stat(r.uri('tree'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const [left] = await raw.bucket(r.bucket).getFiles({ prefix: 'tree/' });
+    expect(left.length).toBe(0);
+    expect(await r.fs.promises.readFile(r.uri('tree-sibling.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('errors name the URI and never contain the configured service-account key', async () => {
+    const canary = '-----BEGIN PRIVATE KEY-----avfs-canary-DO-NOT-LEAK-----END PRIVATE KEY-----';
+    const withKey = await rig({
+      credentials: JSON.stringify({
+        type: 'service_account',
+        client_email: 'x@y.iam.gserviceaccount.com',
+        private_key: canary,
+        private_key_id: 'avfs-canary-key-id',
+      }),
+    });
+    try {
+      const err = await withKey.fs.promises
+        .readFile(withKey.uri('missing.txt'))
+        .catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { code?: string }).code).toBe('ENOENT');
+      expect((err as { path?: string }).path).toBe(withKey.uri('missing.txt'));
+      const text = `${String(err)} ${inspect(err, { depth: 8 })}`;
+      expect(text).not.toContain('avfs-canary');
+    } finally {
+      await withKey.close();
+    }
+  });
+
+  it('rejects a chunk size that is not a multiple of 256 KiB', async () => {
+    await expect(rig({ chunkSize: 100_000 })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
+
+describe('gcs error table', () => {
+  const api = (status: number, reason = ''): Error =>
+    Object.assign(new Error(`HTTP ${status}`), { code: status, errors: reason ? [{ reason }] : [] });
+  const rows: [string, Error, string, boolean][] = [
+    ['404 notFound', api(404, 'notFound'), 'ENOENT', false],
+    ['403 forbidden', api(403, 'forbidden'), 'EACCES', false],
+    ['401', api(401, 'authError'), 'EACCES', false],
+    ['412 conditionNotMet (create-only)', api(412, 'conditionNotMet'), 'EEXIST', false],
+    ['429 rateLimitExceeded', api(429, 'rateLimitExceeded'), 'EAGAIN', true],
+    ['500', api(500, 'backendError'), 'EAGAIN', true],
+    ['503', api(503), 'EAGAIN', true],
+    ['504', api(504), 'ETIMEDOUT', true],
+    ['400 invalid', api(400, 'invalid'), 'EINVAL', false],
+    ['our own HTTP error (410 gone)', new GcsHttpError(410, 'gone'), 'ENOENT', false],
+    ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'ECONNRESET', true],
+    ['an unknown 4xx', api(418), 'EIO', false],
+  ];
+  for (const [name, err, code, retryable] of rows) {
+    it(`${name} → ${code}${retryable ? ' (retryable)' : ''}`, () => {
+      const mapped = mapGcsError(err, { syscall: 'open', path: 'gs://b/k' });
+      expect(mapped.code).toBe(code);
+      expect(mapped.retryable).toBe(retryable);
+      expect(mapped.path).toBe('gs://b/k');
+      expect(mapped.cause).toBe(err);
+      expect(mapped.message.startsWith(`${code}: `)).toBe(true);
+    });
+  }
+});
