@@ -21,6 +21,7 @@ import { pathToString } from '../core/uri.js';
 import { VfsDirent, VfsStats } from '../core/stats.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import type { FsAdapter } from '../fs/types.js';
+import { compareKeys } from './memory-backend.js';
 import type { Backend, ByteRange, ObjectMeta, ObjectWriter } from './types.js';
 
 export interface CreateFsAdapterOptions {
@@ -118,8 +119,9 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     if (!(await isDir(key))) await putMarker(key);
   }
 
-  async function putMarker(key: string): Promise<void> {
-    const w = await backend.write(key + '/', { sizeHint: 0 });
+  /** Writes `key/`; with `createOnly`, EEXIST if it exists (enforced where the server can). */
+  async function putMarker(key: string, createOnly = false): Promise<void> {
+    const w = await backend.write(key + '/', { sizeHint: 0, ifNoneMatch: createOnly });
     await w.close();
   }
 
@@ -133,6 +135,46 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const out: ObjectMeta[] = [];
     for await (const page of backend.list(prefix)) out.push(...page.objects);
     return out;
+  }
+
+  /** The objects under a prefix, one listing page at a time. */
+  async function* objectsUnder(prefix: string): AsyncGenerator<ObjectMeta> {
+    for await (const page of backend.list(prefix)) yield* page.objects;
+  }
+
+  /**
+   * Deletes each object under `target` whose name relative to it is also under `reference`, with
+   * the same size: "what a tree copy from one to the other produced". Both listings come sorted, so
+   * they are merged a page at a time; nothing is collected beyond one delete batch. An object whose
+   * counterpart is missing or differs (written meanwhile) is kept. With `keepRoot`, the `target`
+   * marker itself stays.
+   */
+  async function deleteCounterparts(reference: string, target: string, keepRoot: boolean): Promise<void> {
+    const ref = objectsUnder(reference);
+    const tgt = objectsUnder(target);
+    let batch: string[] = [];
+    try {
+      let r = await ref.next();
+      let t = await tgt.next();
+      while (!r.done && !t.done) {
+        const order = compareKeys(r.value.key.slice(reference.length), t.value.key.slice(target.length));
+        if (order < 0) r = await ref.next();
+        else if (order > 0) t = await tgt.next();
+        else {
+          if (r.value.size === t.value.size && !(keepRoot && t.value.key === target)) {
+            batch.push(t.value.key);
+            if (batch.length >= caps.maxDeleteBatch) {
+              await backend.delete(batch);
+              batch = [];
+            }
+          }
+          [r, t] = [await ref.next(), await tgt.next()];
+        }
+      }
+      if (batch.length > 0) await backend.delete(batch);
+    } finally {
+      await Promise.all([ref.return(undefined), tgt.return(undefined)]);
+    }
   }
 
   // ---- shared read/write paths ---------------------------------------------------------------
@@ -286,7 +328,16 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
       const k = await kindOf(t.key);
       if (k) throw fsError('EEXIST', { syscall: 'mkdir', path: t.display });
       await requireParent(t.key, 'mkdir', t.display);
-      if (caps.directoryMarkers) await putMarker(t.key);
+      if (caps.directoryMarkers) {
+        // Create-only where the server enforces it: a racing mkdir of the same name is EEXIST.
+        try {
+          await putMarker(t.key, caps.conditionalCreate);
+        } catch (err) {
+          if ((err as FsError).code === 'EEXIST')
+            throw fsError('EEXIST', { syscall: 'mkdir', path: t.display });
+          throw err;
+        }
+      }
       return undefined;
     }
     const full = await kindOf(t.key);
@@ -302,7 +353,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     if (caps.directoryMarkers) {
       const levels: string[] = [];
       for (let j = i; j <= segs.length; j++) levels.push(segs.slice(0, j).join('/'));
-      await Promise.all(levels.map(putMarker));
+      await Promise.all(levels.map((k) => putMarker(k)));
     }
     return toDisplay(segs.slice(0, i).join('/'));
   }
@@ -444,10 +495,14 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     await keepDir(parentKey(t.key));
   }
 
-  async function copyObject(from: string, to: string): Promise<void> {
-    if (caps.serverSideCopy) return backend.copy(from, to);
+  /**
+   * Copies one object. `createOnly` (where the server enforces conditional writes) streams it
+   * through a create-only write, since `Backend.copy` always overwrites.
+   */
+  async function copyObject(from: string, to: string, createOnly = false): Promise<void> {
+    if (caps.serverSideCopy && !createOnly) return backend.copy(from, to);
     const meta = await backend.stat(from);
-    const writer = await backend.write(to, { sizeHint: meta?.size });
+    const writer = await backend.write(to, { sizeHint: meta?.size, ifNoneMatch: createOnly });
     await writeAll(writer, (await backend.read(from)) as AsyncIterable<Uint8Array>);
   }
 
@@ -476,18 +531,31 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     }
     if (dst?.kind === 'file')
       throw fsError('ENOTDIR', { syscall: 'rename', path: from.display, dest: to.display });
-    if (dst?.kind === 'directory') {
-      const inside = await allUnder(dirPrefix(to.key));
-      if (inside.some((m) => m.key !== dirPrefix(to.key))) {
-        throw fsError('ENOTEMPTY', { syscall: 'rename', path: from.display, dest: to.display });
-      }
-    }
     const srcPrefix = dirPrefix(from.key);
     const dstPrefix = dirPrefix(to.key);
-    const keys = (await allUnder(srcPrefix)).map((m) => m.key);
-    await mapLimit(keys, concurrency, (k) => copyObject(k, dstPrefix + k.slice(srcPrefix.length)));
-    if (caps.directoryMarkers && !keys.includes(srcPrefix)) await putMarker(to.key);
-    await deleteKeys(keys);
+    if (dst?.kind === 'directory') {
+      for await (const page of backend.list(dstPrefix, { limit: 2, pageSize: 2 })) {
+        if (page.objects.some((m) => m.key !== dstPrefix)) {
+          throw fsError('ENOTEMPTY', { syscall: 'rename', path: from.display, dest: to.display });
+        }
+      }
+    }
+    // Copy page by page; the first failure stops new copies and leaves the source as it was (the
+    // copies made so far are removed, best effort).
+    let sawMarker = false;
+    try {
+      await mapLimit(objectsUnder(srcPrefix), concurrency, (m) => {
+        if (m.key === srcPrefix) sawMarker = true;
+        return copyObject(m.key, dstPrefix + m.key.slice(srcPrefix.length));
+      });
+    } catch (err) {
+      await deleteCounterparts(srcPrefix, dstPrefix, dst !== undefined).catch(() => undefined);
+      throw err;
+    }
+    if (caps.directoryMarkers && !sawMarker) await putMarker(to.key);
+    // Delete from the source exactly what now exists at the destination: an object added to the
+    // source during the copy is kept, not lost.
+    await deleteCounterparts(dstPrefix, srcPrefix, false);
     await keepDir(parentKey(from.key));
   }
 
@@ -501,11 +569,20 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const dst = await kindOf(to.key);
     if (dst?.kind === 'directory')
       throw fsError('EISDIR', { syscall: 'copyfile', path: from.display, dest: to.display });
-    if (typeof mode === 'number' && mode & constants.COPYFILE_EXCL && dst) {
-      throw fsError('EEXIST', { syscall: 'copyfile', path: from.display, dest: to.display });
-    }
+    const exclusive = typeof mode === 'number' && (mode & constants.COPYFILE_EXCL) !== 0;
+    const exists = (): FsError =>
+      fsError('EEXIST', { syscall: 'copyfile', path: from.display, dest: to.display });
+    if (exclusive && dst) throw exists();
     await requireParent(to.key, 'copyfile', from.display, to.display);
-    if (from.key !== to.key) await copyObject(from.key, to.key);
+    if (from.key === to.key) return;
+    // Create-only where the server enforces it: a writer racing in after the check above is not
+    // silently overwritten. Elsewhere the check above is all there is.
+    try {
+      await copyObject(from.key, to.key, exclusive && caps.conditionalCreate);
+    } catch (err) {
+      if (exclusive && (err as FsError).code === 'EEXIST') throw exists();
+      throw err;
+    }
   }
 
   async function realpath(p: unknown): Promise<string> {
@@ -1010,18 +1087,40 @@ export function toChunks(
   });
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first error. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight, pulling items only as slots free up (an
+ * async iterable, such as a paged listing, is read as it goes). The first error (from `fn` or from
+ * the iterable) stops new calls; once the calls in flight have settled, it rejects with that error.
+ */
 export async function mapLimit<T>(
-  items: readonly T[],
+  items: AsyncIterable<T> | Iterable<T>,
   limit: number,
   fn: (item: T) => Promise<unknown>,
 ): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
+  const it: AsyncIterator<T> | Iterator<T> =
+    Symbol.asyncIterator in items
+      ? (items as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : (items as Iterable<T>)[Symbol.iterator]();
+  let failed = false;
+  let first: unknown;
+  const worker = async (): Promise<void> => {
+    while (!failed) {
+      try {
+        const next = await it.next();
+        if (next.done || failed) return;
+        await fn(next.value);
+      } catch (err) {
+        if (!failed) {
+          failed = true;
+          first = err;
+        }
+        return;
+      }
     }
-  });
-  await Promise.all(workers);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  if (failed) {
+    await Promise.resolve(it.return?.()).catch(() => undefined);
+    throw first;
+  }
 }

@@ -247,6 +247,8 @@ export function createMultipartWriter<U>(
   let failure: unknown;
   let cleanup: Promise<void> | undefined;
   let state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
+  /** The commit (single put or complete) once sent: from then on abort waits for its outcome. */
+  let committing: Promise<ObjectMeta> | undefined;
 
   const sizeOf = (n: number): number => (fixedSize ? initial : partSizeFor(n, initial, limits));
 
@@ -348,6 +350,26 @@ export function createMultipartWriter<U>(
     filled = 0;
   }
 
+  /**
+   * Sends the commit, unless the upload failed or was aborted first (then nothing is committed and
+   * close rejects). Once sent, the outcome decides the state: `closed`, or a failure that aborts.
+   */
+  function commit(send: () => Promise<ObjectMeta>): Promise<ObjectMeta> {
+    if (failure !== undefined) return settleFailure();
+    committing = send().then(
+      (meta) => {
+        state = 'closed';
+        return meta;
+      },
+      (err: unknown) => {
+        fail(err);
+        state = 'aborted';
+        throw failure;
+      },
+    );
+    return committing;
+  }
+
   async function settleFailure(): Promise<never> {
     state = 'aborted';
     await cleanup;
@@ -390,11 +412,12 @@ export function createMultipartWriter<U>(
           const crc = checksums === 'none' ? 0 : await crc32Of(body);
           wholeCrc = crc;
           filled = 0;
-          const meta = await withRetry(() => service.put(body, { crc32: crc }));
-          if (current) release(current);
-          current = undefined;
-          state = 'closed';
-          return meta;
+          try {
+            return await commit(() => withRetry(() => service.put(body, { crc32: crc })));
+          } finally {
+            if (current) release(current);
+            current = undefined;
+          }
         }
         if (current && filled > 0) {
           await waitForSlot();
@@ -407,16 +430,28 @@ export function createMultipartWriter<U>(
         done.sort((a, b) => a.partNumber - b.partNumber);
         wholeCrc = 0;
         for (const d of done) wholeCrc = crc32Combine(wholeCrc, d.crc32, d.size);
-        const meta = await service.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total });
-        state = 'closed';
-        return meta;
+        return await commit(() => service.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total }));
       } catch (err) {
         fail(err);
         return settleFailure();
       }
     },
+    /**
+     * Abandons the upload. Before the commit is sent, it wins: close rejects and nothing is
+     * committed. Once the commit is sent it cannot be recalled, so abort waits for it: if it
+     * committed, abort resolves with the upload closed (as abort after close does); if it failed,
+     * the upload is aborted as usual.
+     */
     async abort(reason?: unknown): Promise<void> {
       if (state === 'closed') return;
+      if (
+        committing &&
+        (await committing.then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
       fail(reason ?? fsError('ECANCELED', { path: options.path, detail: 'upload aborted' }));
       state = 'aborted';
       await cleanup;

@@ -3,14 +3,15 @@
  * remove, rename, rmtree, stat, walk`, plus `size`), written once over any FsAdapter. The
  * ArtifactStore facade binds them to a store root; `fileio` binds them to the default mount table.
  */
-import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
+import { isTempName, pathExists, tempSibling, writeThroughTemp } from '../vfs/temp-write.js';
+
+export { isTempName };
 
 export type OpenMode = 'r' | 'rb' | 'w' | 'wb' | 'a' | 'ab' | 'x' | 'xb';
 
@@ -206,32 +207,15 @@ function opened(stream: Readable | Writable): Promise<void> {
   });
 }
 
-/** Hidden siblings that hold a write until it commits; listings never show them. */
-const TEMP_RE = /^\..+\.avfs-[0-9a-f]{8}\.partial$/;
-
-export function isTempName(name: string): boolean {
-  return TEMP_RE.test(name);
-}
-
-function tempSibling(path: string): string {
-  const cut = path.lastIndexOf('/');
-  const name = path.slice(cut + 1);
-  return `${path.slice(0, cut + 1)}.${name}.avfs-${randomBytes(4).toString('hex')}.partial`;
+/** A file copied, or a directory made, by a cross-mount tree move (relative to the tree's root). */
+interface CopiedEntry {
+  rel: string;
+  dir: boolean;
 }
 
 /** A path that is not there (or not a directory): "no match" for glob, "absent" for exists. */
 function isMissing(err: unknown): boolean {
   return errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR';
-}
-
-async function pathExists(fs: FsAdapter, path: string): Promise<boolean> {
-  try {
-    await fs.promises.stat(path);
-    return true;
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
-    throw err;
-  }
 }
 
 const GLOB_CHARS = /[*?[\]{}()!+@]/;
@@ -286,19 +270,18 @@ export class FileOps {
   async copyfile(src: string, dst: string, overwrite = false): Promise<void> {
     const from = this.resolvePath(src, 'copyfile');
     const to = this.resolvePath(dst, 'copyfile');
-    const mode = overwrite ? 0 : constants.COPYFILE_EXCL;
-    if (this.atomicWrites) return this.fs.promises.copyFile(from, to, mode);
+    if (this.atomicWrites) {
+      return this.fs.promises.copyFile(from, to, overwrite ? 0 : constants.COPYFILE_EXCL);
+    }
     // Copy beside the destination, then rename: a failed copy never leaves a torn file.
-    if (!overwrite && (await pathExists(this.fs, to)))
-      throw fsError('EEXIST', { syscall: 'copyfile', path: src, dest: dst });
-    const tmp = tempSibling(to);
     try {
-      await this.fs.promises.copyFile(from, tmp, constants.COPYFILE_EXCL);
-      if (!overwrite && (await pathExists(this.fs, to)))
-        throw fsError('EEXIST', { syscall: 'copyfile', path: src, dest: dst });
-      await this.fs.promises.rename(tmp, to);
+      await writeThroughTemp(
+        this.fs,
+        to,
+        (temp) => this.fs.promises.copyFile(from, temp, constants.COPYFILE_EXCL),
+        { exclusive: !overwrite, syscall: 'copyfile' },
+      );
     } catch (err) {
-      await this.fs.promises.rm(tmp, { force: true }).catch(() => undefined);
       throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
     }
   }
@@ -364,12 +347,12 @@ export class FileOps {
       await this.fs.promises.rename(from, to);
     } catch (err) {
       if (errorCode(err) !== 'EXDEV') throw err;
+      // Across mounts: copy, then delete the source. The mount table's cross-mount copyFile goes
+      // through a hidden sibling where the destination writes in place, so no copy is ever torn.
       const st = await this.fs.promises.stat(from);
-      if (st.isDirectory()) {
-        await this.#copyTree(from, to);
-        await this.fs.promises.rm(from, { recursive: true });
-      } else {
-        await this.fs.promises.copyFile(from, to);
+      if (st.isDirectory()) await this.#moveTree(from, to);
+      else {
+        await this.fs.promises.copyFile(from, to, overwrite ? 0 : constants.COPYFILE_EXCL);
         await this.fs.promises.unlink(from);
       }
     }
@@ -380,14 +363,63 @@ export class FileOps {
     return pathExists(this.fs, full);
   }
 
-  async #copyTree(from: string, to: string): Promise<void> {
+  /**
+   * Moves a tree by copying it, then deleting from the source exactly what was copied: the files,
+   * then the directories left empty. Entries added to the source meanwhile stay there (with their
+   * directories) rather than being lost. A failed copy leaves the source untouched and removes
+   * what it had copied (best effort).
+   */
+  async #moveTree(from: string, to: string): Promise<void> {
+    const copied: CopiedEntry[] = [];
+    try {
+      await this.#copyTree(from, to, '', copied);
+    } catch (err) {
+      await this.#removeCopied(to, copied).catch(() => undefined);
+      throw err;
+    }
+    await this.#removeCopied(from, copied);
+  }
+
+  /** Copies `from` to a new directory `to`, recording each directory made and file copied. */
+  async #copyTree(from: string, to: string, rel: string, copied: CopiedEntry[]): Promise<void> {
+    const at = (base: string): string => (rel === '' ? base : joinPath(base, rel));
     // Not recursive: like rename, a missing destination parent is ENOENT.
-    await this.fs.promises.mkdir(to);
-    for (const d of await this.fs.promises.readdir(from, { withFileTypes: true })) {
-      const s = joinPath(from, d.name);
-      const t = joinPath(to, d.name);
-      if (d.isDirectory()) await this.#copyTree(s, t);
-      else await pipeline(this.fs.createReadStream(s), this.fs.createWriteStream(t));
+    await this.fs.promises.mkdir(at(to));
+    copied.push({ rel, dir: true });
+    for (const d of await this.fs.promises.readdir(at(from), { withFileTypes: true })) {
+      // Another writer's uncommitted file is not part of the tree (it appears in the source later).
+      if (isTempName(d.name)) continue;
+      const child = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (d.isDirectory()) await this.#copyTree(from, to, child, copied);
+      else {
+        await this.fs.promises.copyFile(joinPath(from, child), joinPath(to, child), constants.COPYFILE_EXCL);
+        copied.push({ rel: child, dir: false });
+      }
+    }
+  }
+
+  /** Removes the recorded files under `base`, then the recorded directories that are now empty. */
+  async #removeCopied(base: string, copied: readonly CopiedEntry[]): Promise<void> {
+    const at = (rel: string): string => (rel === '' ? base : joinPath(base, rel));
+    for (const e of copied) {
+      if (e.dir) continue;
+      try {
+        await this.fs.promises.unlink(at(e.rel));
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    // Children were recorded after their parents: deepest first.
+    for (let i = copied.length - 1; i >= 0; i--) {
+      const e = copied[i]!;
+      if (!e.dir) continue;
+      try {
+        await this.fs.promises.rmdir(at(e.rel));
+      } catch (err) {
+        const code = errorCode(err);
+        // Not empty: something was added meanwhile, and it stays with its directory.
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
+      }
     }
   }
 

@@ -10,17 +10,20 @@
  * - Errors name the path exactly as the caller passed it (URI, plain path, or a `path.join`ed URI).
  * - Paths the fs returns (mkdir's first created dir, realpath, mkdtemp, Dirent.parentPath) are in the
  *   caller's namespace, never the adapter's.
- * - copyFile across mounts streams with bounded memory; rename across mounts is EXDEV.
+ * - copyFile across mounts streams with bounded memory; onto a mount that writes in place it goes
+ *   through a hidden sibling renamed into place, so a failed copy never tears the destination.
+ *   rename across mounts is EXDEV.
  * - A path no mount serves is ENODEV, with a hint naming the scheme.
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:fs';
 import type { FsError } from '../core/errors.js';
-import { fsError, toFsError } from '../core/errors.js';
+import { errorCode, fsError, toFsError } from '../core/errors.js';
 import { formatLocation, parseLocation, pathToString, type Location } from '../core/uri.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import { CALLBACK_METHODS, PROMISE_METHODS, SYNC_METHODS, type FsAdapter } from '../fs/types.js';
+import { writeThroughTemp } from './temp-write.js';
 
 export interface MountOptions {
   /**
@@ -224,6 +227,16 @@ function relabelDirent(d: unknown, r: Resolved): void {
   }
 }
 
+/**
+ * Whether writes to this adapter become visible only when they complete: adapters derived from a
+ * Backend (`createFsAdapter`, which exposes its `backend`) commit on close. Any other adapter is
+ * assumed to write in place.
+ */
+function commitsOnClose(fs: FsAdapter): boolean {
+  const backend = (fs as { backend?: unknown }).backend;
+  return typeof backend === 'object' && backend !== null;
+}
+
 function isHandle(p: unknown): p is Record<string, AnyFn> {
   return (
     typeof p === 'object' && p !== null && !(p instanceof URL) && !ArrayBuffer.isView(p) && 'readFile' in p
@@ -315,12 +328,28 @@ function createRoutingFs(table: MountTable): FsAdapter {
     }
   };
 
+  /**
+   * Streams a file from one mount into another. On a mount that writes in place (local disk, memfs)
+   * the bytes go to a hidden sibling that is renamed over the destination once complete, so a source
+   * failing midway never leaves a torn destination. Object-store mounts commit on close already.
+   */
   async function copyAcross(from: Resolved, to: Resolved, exclusive: boolean): Promise<void> {
     const st = await from.mount.adapter.promises.stat(from.adapterPath);
     if (st.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
-    const source = from.mount.adapter.createReadStream(from.adapterPath);
-    const sink = to.mount.adapter.createWriteStream(to.adapterPath, { flags: exclusive ? 'wx' : 'w' });
-    await pipeline(source, sink);
+    const dst = to.mount.adapter;
+    const stream = (path: string, flags: string): Promise<void> =>
+      pipeline(from.mount.adapter.createReadStream(from.adapterPath), dst.createWriteStream(path, { flags }));
+    if (commitsOnClose(dst)) return stream(to.adapterPath, exclusive ? 'wx' : 'w');
+    const existing = await dst.promises.stat(to.adapterPath).catch((err: unknown) => {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return undefined;
+      throw err;
+    });
+    if (existing && exclusive) throw fsError('EEXIST', { syscall: 'copyfile' });
+    if (existing?.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
+    await writeThroughTemp(dst, to.adapterPath, (temp) => stream(temp, 'wx'), {
+      exclusive,
+      syscall: 'copyfile',
+    });
   }
 
   const sync: Record<string, AnyFn> = {};

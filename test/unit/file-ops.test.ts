@@ -8,6 +8,8 @@ import { fsError } from '../../src/core/errors.js';
 import { createMemoryFs } from '../../adapters/memory/index.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { createStoreFromFs } from '../../src/store/artifact-store.js';
+import { FileOps } from '../../src/store/file-ops.js';
+import { MountTable } from '../../src/vfs/mount-table.js';
 import { rejection } from './helpers.js';
 
 /** A memory fs whose write streams fail on their second chunk, and whose stat/readdir can fail. */
@@ -90,5 +92,74 @@ describe('file-ops failure paths', () => {
     const err = await rejection(store.glob('**/*.json'));
     expect(err.code).toBe('ECONNRESET');
     expect((await rejection(store.glob('*.json'))).code).toBe('ECONNRESET');
+  });
+});
+
+describe('rename across mounts (copy, then delete what was copied)', () => {
+  /** Two memory volumes on one table, under `fileio`-style operations (paths are URIs). */
+  function twoMounts(hook?: (src: FsAdapter) => FsAdapter) {
+    const a = createMemoryFs().fs;
+    const b = createMemoryFs().fs;
+    a.mkdirSync('/src/sub', { recursive: true });
+    a.writeFileSync('/src/x.txt', 'x');
+    a.writeFileSync('/src/sub/y.txt', 'y');
+    const table = new MountTable();
+    table.mount('mem://a', hook ? hook(a) : a);
+    table.mount('mem://b', b);
+    return { a, b, ops: new FileOps(table.fs, (p) => p) };
+  }
+
+  /** `base`, calling `onRead(n)` as the n-th read stream (0-based) is opened. */
+  function onReads(base: FsAdapter, onRead: (n: number) => void): FsAdapter {
+    let n = 0;
+    return {
+      ...base,
+      createReadStream: ((...args: Parameters<typeof base.createReadStream>) => {
+        onRead(n++);
+        return base.createReadStream(...args);
+      }) as typeof base.createReadStream,
+    };
+  }
+
+  it('moves a tree to another mount', async () => {
+    const { a, b, ops } = twoMounts();
+    await ops.rename('mem://a/src', 'mem://b/dst');
+    expect(a.existsSync('/src')).toBe(false);
+    expect(b.readFileSync('/dst/x.txt', 'utf8')).toBe('x');
+    expect(b.readFileSync('/dst/sub/y.txt', 'utf8')).toBe('y');
+    expect(b.readdirSync('/dst').sort()).toEqual(['sub', 'x.txt']);
+  });
+
+  it('files added to the source during the move stay in the source', async () => {
+    let a!: FsAdapter;
+    const setup = twoMounts((src) => {
+      a = src;
+      return onReads(src, (n) => {
+        if (n !== 0) return;
+        // Written after their directories were listed: not part of this move.
+        a.writeFileSync('/src/late.txt', 'late');
+        a.writeFileSync('/src/sub/late2.txt', 'late2');
+      });
+    });
+    await setup.ops.rename('mem://a/src', 'mem://b/dst');
+    expect(setup.b.readFileSync('/dst/x.txt', 'utf8')).toBe('x');
+    expect(setup.b.readFileSync('/dst/sub/y.txt', 'utf8')).toBe('y');
+    // Copied files are gone from the source; the late ones (and their directories) remain.
+    expect(a.readdirSync('/src').sort()).toEqual(['late.txt', 'sub']);
+    expect(a.readdirSync('/src/sub')).toEqual(['late2.txt']);
+    expect(a.readFileSync('/src/late.txt', 'utf8')).toBe('late');
+  });
+
+  it('a copy failing midway leaves the source intact and removes what it had copied', async () => {
+    const setup = twoMounts((src) =>
+      onReads(src, (n) => {
+        if (n === 1) throw fsError('ECONNRESET', { syscall: 'open', retryable: true });
+      }),
+    );
+    const err = await rejection(setup.ops.rename('mem://a/src', 'mem://b/dst'));
+    expect(err.code).toBe('ECONNRESET');
+    expect(setup.a.readFileSync('/src/x.txt', 'utf8')).toBe('x');
+    expect(setup.a.readFileSync('/src/sub/y.txt', 'utf8')).toBe('y');
+    expect(setup.b.existsSync('/dst')).toBe(false);
   });
 });

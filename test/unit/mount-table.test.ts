@@ -14,6 +14,7 @@ import { createMemoryFs } from '../../adapters/memory/index.js';
 import { localFs } from '../../adapters/local/index.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
+import { fsError } from '../../src/core/errors.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { type Err, rejection, sha256, thrown } from './helpers.js';
@@ -476,6 +477,101 @@ describe('across mounts', () => {
     await t.fs.promises.rename('mem://v/big.bin', 'memory://v/moved.bin');
     expect(mem.existsSync('/v/big.bin')).toBe(false);
     expect(sha256(mem.readFileSync('/v/moved.bin') as Buffer)).toBe(digest);
+  });
+
+  /** `base`, except that read streams fail with ECONNRESET once `after` bytes have been delivered. */
+  function failingReads(base: FsAdapter, after: number): FsAdapter {
+    return {
+      ...base,
+      createReadStream: ((p: string) => {
+        const source = base.createReadStream(p);
+        return Readable.from(
+          (async function* () {
+            let seen = 0;
+            for await (const c of source) {
+              if (seen >= after) {
+                source.destroy();
+                throw fsError('ECONNRESET', { syscall: 'read', retryable: true });
+              }
+              seen += (c as Buffer).length;
+              yield c as Buffer;
+            }
+          })(),
+        );
+      }) as unknown as typeof base.createReadStream,
+    };
+  }
+
+  it('a source failing midway leaves an in-place destination as it was, with no temp file', async () => {
+    const other = createMemoryFs().fs;
+    other.mkdirSync('/d');
+    other.writeFileSync('/d/keep', 'memory original');
+    const t2 = new MountTable();
+    t2.mount('mem://', failingReads(mem, 1024 * 1024));
+    t2.mount('mem://other', other);
+    t2.mount(local, localFs, { root: local });
+    const localDest = path.join(local, 'keep');
+    await writeFile(localDest, 'local original');
+    for (const [dest, read, list] of [
+      ['mem://other/d/keep', () => other.readFileSync('/d/keep', 'utf8'), () => other.readdirSync('/d')],
+      [localDest, () => nodeFs.readFileSync(localDest, 'utf8'), () => nodeFs.readdirSync(local)],
+    ] as const) {
+      const before = read();
+      const err = await rejection(t2.fs.promises.copyFile('mem://v/big.bin', dest));
+      expect(err.code).toBe('ECONNRESET');
+      expect(err.path).toBe('mem://v/big.bin');
+      expect(err.dest).toBe(dest);
+      // Not torn: the old bytes, and nothing left beside them.
+      expect(read()).toBe(before);
+      expect(list()).toEqual(['keep']);
+    }
+    // A destination that did not exist stays absent.
+    const absent = path.join(local, 'new.bin');
+    expect((await rejection(t2.fs.promises.copyFile('mem://v/big.bin', absent))).code).toBe('ECONNRESET');
+    expect(nodeFs.readdirSync(local)).toEqual(['keep']);
+    // A successful copy replaces the destination in one step and leaves no temp file either.
+    await t.fs.promises.copyFile('mem://v/big.bin', localDest);
+    expect(sha256(await readFile(localDest))).toBe(digest);
+    expect(nodeFs.readdirSync(local)).toEqual(['keep']);
+  });
+
+  it('COPYFILE_EXCL onto an in-place mount still refuses an existing file and a directory', async () => {
+    const { COPYFILE_EXCL } = nodeFs.constants;
+    await writeFile(path.join(local, 'f'), 'f');
+    nodeFs.mkdirSync(path.join(local, 'dir'));
+    const exists = await rejection(
+      t.fs.promises.copyFile('mem://v/big.bin', path.join(local, 'f'), COPYFILE_EXCL),
+    );
+    expect(exists.code).toBe('EEXIST');
+    const dir = await rejection(t.fs.promises.copyFile('mem://v/big.bin', path.join(local, 'dir')));
+    expect(dir.code).toBe('EISDIR');
+    expect(dir.dest).toBe(path.join(local, 'dir'));
+    const noParent = await rejection(t.fs.promises.copyFile('mem://v/big.bin', path.join(local, 'no', 'f')));
+    expect(noParent.code).toBe('ENOENT');
+    expect(noParent.dest).toBe(path.join(local, 'no', 'f'));
+    expect(nodeFs.readdirSync(local).sort()).toEqual(['dir', 'f']);
+  });
+
+  it('onto an object-store mount the copy is written straight to the key (commit on close, no temp)', async () => {
+    const written: string[] = [];
+    const write = backend.write.bind(backend);
+    backend.write = (key, options) => {
+      written.push(key);
+      return write(key, options);
+    };
+    await t.fs.promises.writeFile('s3://bucket/keep', 'original');
+    written.length = 0;
+    const t2 = new MountTable();
+    t2.mount('mem://', failingReads(mem, 1024 * 1024));
+    t2.mount('s3://bucket', t.resolve('s3://bucket/x').mount.adapter);
+    expect((await rejection(t2.fs.promises.copyFile('mem://v/big.bin', 's3://bucket/keep'))).code).toBe(
+      'ECONNRESET',
+    );
+    expect(await t.fs.promises.readFile('s3://bucket/keep', 'utf8')).toBe('original');
+    await t.fs.promises.copyFile('mem://v/big.bin', 's3://bucket/keep');
+    expect(written).toEqual(['keep', 'keep']);
+    expect(backend.keys()).toEqual(['keep']);
+    expect(sha256(await t.fs.promises.readFile('s3://bucket/keep'))).toBe(digest);
   });
 });
 

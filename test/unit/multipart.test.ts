@@ -256,6 +256,124 @@ describe('multipart writer', () => {
   });
 });
 
+/** A promise with its resolve, and another that settles when `hit()` is called. */
+function gate(): { open(): void; hit(): void; reached: Promise<void>; wait: Promise<void> } {
+  let open!: () => void;
+  let hit!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  const reached = new Promise<void>((r) => (hit = r));
+  return { open, hit, reached, wait };
+}
+
+describe('multipart writer: abort racing close', () => {
+  const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('abort after complete was sent waits for it; a commit that succeeds leaves the upload closed', async () => {
+    const svc = recorder();
+    const g = gate();
+    const complete = svc.complete;
+    svc.complete = async (...args) => {
+      g.hit();
+      await g.wait;
+      return complete(...args);
+    };
+    const w = createMultipartWriter(svc, small);
+    await feed(w, payload(11 * MiB), 1 << 20);
+    const closing = w.close();
+    await g.reached;
+    let aborted = false;
+    const aborting = w.abort(new Error('late abort')).then(() => (aborted = true));
+    await tick();
+    // The commit is on the wire: abort cannot recall it, so it neither returns nor aborts yet.
+    expect(aborted).toBe(false);
+    expect(svc.aborted).toEqual([]);
+    g.open();
+    await expect(closing).resolves.toMatchObject({ key: 'k', size: 11 * MiB });
+    await aborting;
+    expect(svc.aborted).toEqual([]);
+    expect(svc.completed?.length).toBe(11 * MiB);
+    // The state says what happened: closed, not aborted.
+    await expect(w.write(Buffer.from('x'))).rejects.toMatchObject({ code: 'EBADF', message: /closed/ });
+    await expect(w.abort()).resolves.toBeUndefined();
+  });
+
+  it('abort after complete was sent, and complete fails: close reports that error, the upload is aborted', async () => {
+    const svc = recorder();
+    const g = gate();
+    svc.complete = async () => {
+      g.hit();
+      await g.wait;
+      throw fsError('EIO', { detail: 'complete failed' });
+    };
+    const w = createMultipartWriter(svc, small);
+    await feed(w, payload(11 * MiB), 1 << 20);
+    const closing = w.close();
+    closing.catch(() => undefined);
+    await g.reached;
+    let aborted = false;
+    const aborting = w.abort(new Error('late abort')).then(() => (aborted = true));
+    await tick();
+    expect(aborted).toBe(false);
+    g.open();
+    await expect(closing).rejects.toMatchObject({ code: 'EIO' });
+    await aborting;
+    expect(svc.aborted).toEqual(['upload-1']);
+  });
+
+  it('a single put already sent: abort waits for it and the object is committed', async () => {
+    const svc = recorder();
+    const g = gate();
+    const put = svc.put;
+    svc.put = async (...args) => {
+      g.hit();
+      await g.wait;
+      return put(...args);
+    };
+    const w = createMultipartWriter(svc, small);
+    await w.write(Buffer.from('small object'));
+    const closing = w.close();
+    await g.reached;
+    let aborted = false;
+    const aborting = w.abort().then(() => (aborted = true));
+    await tick();
+    expect(aborted).toBe(false);
+    g.open();
+    await expect(closing).resolves.toMatchObject({ size: 12 });
+    await aborting;
+    expect(svc.puts.map(String)).toEqual(['small object']);
+  });
+
+  it('abort before the single put is sent wins: close rejects and nothing is put', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, small);
+    await w.write(Buffer.from('small object'));
+    const closing = w.close();
+    closing.catch(() => undefined);
+    await w.abort(new Error('caller gave up'));
+    await expect(closing).rejects.toThrow('caller gave up');
+    expect(svc.puts).toEqual([]);
+  });
+
+  it('abort while the last parts upload wins: close rejects, complete is never sent', async () => {
+    const svc = recorder({ delayMs: 30 });
+    let completes = 0;
+    const complete = svc.complete;
+    svc.complete = async (...args) => {
+      completes++;
+      return complete(...args);
+    };
+    const w = createMultipartWriter(svc, small);
+    await feed(w, payload(11 * MiB), 1 << 20);
+    const closing = w.close();
+    closing.catch(() => undefined);
+    await tick(5);
+    await w.abort(new Error('caller gave up'));
+    await expect(closing).rejects.toThrow('caller gave up');
+    expect(completes).toBe(0);
+    expect(svc.aborted).toEqual(['upload-1']);
+  });
+});
+
 describe('part-size planning', () => {
   it('any size up to the service maximum fits in 10,000 parts within S3 limits', () => {
     fc.assert(
