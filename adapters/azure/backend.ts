@@ -556,6 +556,17 @@ export class AzureBackend implements Backend {
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, count) }, worker));
+    // Each block was read from the source separately: if the source was replaced meanwhile, the
+    // blocks mix two versions. An unchanged ETag proves no write came between the stat and now.
+    const after = await this.#blob(meta.key).getProperties();
+    if (after.etag !== meta.etag) {
+      throw fsError('EIO', {
+        syscall: 'copyfile',
+        path: this.#path(meta.key),
+        dest: this.#path(dest.name),
+        detail: 'the source changed while it was being copied; nothing was committed',
+      });
+    }
     const props = (meta.meta ?? {}) as { contentType?: string; metadata?: Record<string, string> };
     await dest.commitBlockList(ids, {
       blobHTTPHeaders: props.contentType ? { blobContentType: props.contentType } : undefined,

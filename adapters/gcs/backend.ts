@@ -148,6 +148,21 @@ async function collect(res: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The start of an error reply (a GCS JSON error is small; whatever else is there is dropped unread). */
+async function collectError(res: IncomingMessage, limit = 64 * KiB): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+    if (n >= limit) {
+      res.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}
+
 /** One resumable upload: its session URI (a credential: never shown) and what we know of it. */
 interface Session {
   uri: string;
@@ -199,10 +214,18 @@ export class GcsBackend implements Backend {
       });
     }
     this.#chunkSize = chunk;
-    const credentials =
-      typeof options.credentials === 'string'
-        ? (JSON.parse(options.credentials) as Record<string, unknown>)
-        : options.credentials;
+    let credentials: Record<string, unknown> | undefined;
+    try {
+      credentials =
+        typeof options.credentials === 'string'
+          ? (JSON.parse(options.credentials) as Record<string, unknown>)
+          : options.credentials;
+    } catch {
+      // JSON.parse's message quotes the text near the error: the key itself.
+      throw fsError('EINVAL', {
+        message: 'EINVAL: gcs credentials must be a service-account key, as JSON text or an object',
+      });
+    }
     this.#storage = new sdk.Storage({
       ...(options.projectId ? { projectId: options.projectId } : {}),
       ...(credentials ? { credentials: credentials as Gcs.StorageOptions['credentials'] } : {}),
@@ -460,13 +483,15 @@ export class GcsBackend implements Backend {
       return empty();
     }
     if (status !== 200 && status !== 206) {
-      throw mapGcsError(GcsHttpError.fromBody(status, await collect(first)), { syscall: 'open', path });
+      throw mapGcsError(GcsHttpError.fromBody(status, await collectError(first)), { syscall: 'open', path });
     }
+    const length = first.headers['content-length'];
     const total =
-      status === 206
-        ? (totalFromContentRange(first.headers['content-range']) ?? 0)
-        : Number(first.headers['content-length'] ?? 0);
-    if (status === 200 && from > 0 && total > 0) {
+      status === 206 ? (totalFromContentRange(first.headers['content-range']) ?? 0) : Number(length ?? 0);
+    // A 200 is the whole object from byte 0. Without a length (a transcoded or chunked reply) or
+    // longer than the head range, it cannot stand in for the head: an error, never an empty or
+    // unbounded read.
+    if (status === 200 && (from > 0 || length === undefined || total - 1 > headEnd)) {
       first.destroy();
       throw fsError('EIO', { syscall: 'read', path, detail: 'the server ignored the byte range' });
     }
@@ -497,11 +522,14 @@ export class GcsBackend implements Backend {
         } catch (err) {
           throw mapGcsError(err, { syscall: 'read', path });
         }
-        if (res.statusCode !== 206) {
-          throw mapGcsError(GcsHttpError.fromBody(res.statusCode ?? 0, await collect(res)), {
-            syscall: 'read',
-            path,
-          });
+        const got = res.statusCode ?? 0;
+        if (got >= 200 && got < 300 && got !== 206) {
+          // The range was ignored: the body may be the whole object; it is not read.
+          res.destroy();
+          throw fsError('EIO', { syscall: 'read', path, detail: 'the server ignored the byte range' });
+        }
+        if (got !== 206) {
+          throw mapGcsError(GcsHttpError.fromBody(got, await collectError(res)), { syscall: 'read', path });
         }
         return res;
       },

@@ -6,6 +6,7 @@
  */
 import { parseLocation } from '../../src/core/uri.js';
 import { registerSecret } from '../../src/core/secrets.js';
+import { fsError } from '../../src/core/errors.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { defineFlavor, importOptional } from '../../src/store/flavor.js';
 import { GcsBackend, type GcsBackendOptions } from './backend.js';
@@ -24,6 +25,7 @@ function registerCredentials(credentials: GcsBackendOptions['credentials']): voi
   } catch {
     return;
   }
+  if (parsed === null || typeof parsed !== 'object') return;
   for (const k of ['private_key', 'private_key_id', 'client_secret', 'refresh_token'])
     registerSecret(parsed[k]);
 }
@@ -31,15 +33,25 @@ function registerCredentials(credentials: GcsBackendOptions['credentials']): voi
 /** Creates the GCS Backend for a bucket (loads the SDK). */
 export async function createGcsBackend(options: GcsBackendOptions): Promise<GcsBackend> {
   registerCredentials(options.credentials);
+  if (options.credentials !== undefined) {
+    // Bad key text is a config error (EINVAL) whose message shows none of it: JSON.parse's own
+    // message quotes the text around the error, which may be the private key.
+    const bad = () =>
+      fsError('EINVAL', {
+        message: 'EINVAL: gcs credentials must be a service-account key, as JSON text or an object',
+      });
+    let parsed: unknown;
+    try {
+      parsed =
+        typeof options.credentials === 'string' ? JSON.parse(options.credentials) : options.credentials;
+    } catch {
+      throw bad();
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad();
+  }
   const sdk = await importOptional('@google-cloud/storage', 'gcs', () => import('@google-cloud/storage'));
   const { crc32c } = await importOptional('@node-rs/crc32', 'gcs', () => import('@node-rs/crc32'));
-  try {
-    return new GcsBackend(sdk, crc32c, options);
-  } catch (err) {
-    if (err instanceof SyntaxError)
-      throw new TypeError('gcs credentials must be a service-account key as JSON text or an object');
-    throw err;
-  }
+  return new GcsBackend(sdk, crc32c, options);
 }
 
 export const gcsFlavor = defineFlavor({

@@ -4,7 +4,7 @@
  * 503s and corrupts downloads. Chunks are 256 KiB here, so multi-chunk uploads stay small.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request, type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
@@ -331,6 +331,89 @@ describe('gcs flavor [emulator]', () => {
     expect(gets.slice(1).every((g) => g.query.generation !== undefined)).toBe(true);
   });
 
+  it('a server that ignores the byte range fails the read with EIO: never an empty read, never a buffered body', async () => {
+    // A proxy in front of the emulator: 'head' answers the first (size-finding) GET with a 200 of
+    // unknown length (as a transcoding or chunking server does); 'ranges' answers every
+    // generation-pinned ranged GET with a 200 and a 128 MiB body, counting what it sent.
+    let mode: 'head' | 'ranges' | 'none' = 'none';
+    let sent = 0;
+    const upstream = new URL(emu.endpoint);
+    const agent = new Agent({ keepAlive: true });
+    const proxy = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://proxy');
+      const media = req.method === 'GET' && url.searchParams.get('alt') === 'media';
+      if (media && mode === 'ranges' && url.searchParams.has('generation')) {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const block = Buffer.alloc(MiB, 7);
+        const pump = (): void => {
+          while (sent < 128 * MiB) {
+            sent += block.length;
+            if (!res.write(block)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      const out = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          const headers: IncomingHttpHeaders = { ...up.headers };
+          let status = up.statusCode ?? 502;
+          if (media && mode === 'head' && status === 206) {
+            status = 200;
+            delete headers['content-length'];
+            delete headers['content-range'];
+          }
+          res.writeHead(status, headers);
+          up.pipe(res);
+        },
+      );
+      out.on('error', () => res.destroy());
+      req.pipe(out);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const p = await rig({ apiEndpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` });
+    try {
+      const small = payload(1000, 40);
+      const large = payload(3 * CHUNK + 5, 41);
+      await p.fs.promises.writeFile(p.uri('small.bin'), small);
+      await p.fs.promises.writeFile(p.uri('large.bin'), large);
+      mode = 'head';
+      await expect(p.fs.promises.readFile(p.uri('small.bin'))).rejects.toMatchObject({
+        code: 'EIO',
+        path: p.uri('small.bin'),
+      });
+      mode = 'ranges';
+      await expect(p.fs.promises.readFile(p.uri('large.bin'))).rejects.toMatchObject({
+        code: 'EIO',
+        path: p.uri('large.bin'),
+      });
+      // the ignored range's body was dropped, not read (socket buffers hold a few MiB at most)
+      expect(sent).toBeGreaterThan(0);
+      expect(sent).toBeLessThan(32 * MiB);
+      mode = 'none';
+      expect(sha(await p.fs.promises.readFile(p.uri('small.bin')))).toBe(sha(small));
+      expect(sha(await p.fs.promises.readFile(p.uri('large.bin')))).toBe(sha(large));
+    } finally {
+      await p.close();
+      agent.destroy();
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+
   it('copyFile is a server-side rewrite that loops on rewriteToken; no bytes pass the client', async () => {
     const data = payload(3 * MiB + 17, 18);
     await r.fs.promises.writeFile(r.uri('copy-src.bin'), data);
@@ -451,6 +534,20 @@ describe('gcs flavor [emulator]', () => {
       expect(text).not.toContain('avfs-canary');
     } finally {
       await withKey.close();
+    }
+  });
+
+  it('a malformed service-account key is EINVAL, and the error quotes none of it', async () => {
+    const canary = 'avfs-canary-malformed-key-DO-NOT-LEAK';
+    for (const credentials of [
+      `{"type":"service_account","private_key":"${canary}" oops}`,
+      'null',
+      `["${canary}"]`,
+    ]) {
+      const err = await rig({ credentials }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { code?: string }).code).toBe('EINVAL');
+      expect(`${String(err)} ${inspect(err, { depth: 8 })}`).not.toContain(canary);
     }
   });
 
