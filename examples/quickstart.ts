@@ -1,14 +1,42 @@
 /**
- * Quickstart: save, list, read and copy artifacts on the default local store (created on first use
- * under the XDG config dir, `ARTIFACT_VFS_CONFIG_DIR` to move it), then stream a copy into memory
- * through the scheme-routed `fileio`, and check every byte by SHA-256.
+ * Quickstart: first a short `avfs` session on the default local store (created on first use under
+ * the XDG config dir, `ARTIFACT_VFS_CONFIG_DIR` to move it): list the stores, copy a file in, list,
+ * stat and read it back. Then the same store from code: save, list, read and copy artifacts, stream a
+ * copy into memory through the scheme-routed `fileio`, and check every byte by SHA-256.
  *
  *   npm ci && npm run example
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fileio, fs, getDefaultStore } from '../src/index.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+// 0. The CLI: `npx avfs …` runs the same program.
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const avfs = (...args: string[]): string => {
+  console.log(`$ avfs ${args.join(' ')}`);
+  const out = execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  process.stdout.write(out.replace(/^/gm, '  ').replace(/ +$/, ''));
+  return out;
+};
+const scratch = mkdtempSync(join(tmpdir(), 'avfs-quickstart-'));
+const sample = randomBytes(256 * 1024);
+writeFileSync(join(scratch, 'sample.bin'), sample);
+const session = `cli-${Date.now()}`;
+avfs('artifact-store', 'list');
+avfs('cp', join(scratch, 'sample.bin'), `default:${session}/sample.bin`);
+avfs('ls', '-l', `default:${session}`);
+const info = JSON.parse(avfs('stat', '--json', `default:${session}/sample.bin`)) as { size: number };
+const back = execFileSync(process.execPath, [cli, 'cat', `default:${session}/sample.bin`]);
+const cliOk = info.size === sample.length && sha256(back) === sha256(sample);
+console.log(`cli     sample.bin ${info.size} bytes, read back with avfs cat: ${cliOk ? 'match' : 'DIFFER'}`);
+avfs('rm', '-r', `default:${session}`);
+rmSync(scratch, { recursive: true, force: true });
 
 const store = await getDefaultStore();
 console.log(`default store: ${store.flavor} at ${store.path}`);
@@ -51,7 +79,7 @@ console.log(
   `copied  to ${run}/model/weights.backup.bin and mem://scratch/models/weights.bin (sha256 ${sha256(inMemory)})`,
 );
 
-if (!same || sha256(inMemory) !== sha256(model)) {
+if (!cliOk || !same || sha256(inMemory) !== sha256(model)) {
   console.error('quickstart: verification failed');
   process.exit(1);
 }

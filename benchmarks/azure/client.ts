@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import type * as AzureAdapter from '../../adapters/azure/index.js';
-import { drain, MiB, parseSize, payloadSource } from '../s3/payload.js';
+import { drain, MiB, parseSize, payloadSource, peakRssMiB } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
 
@@ -152,13 +152,13 @@ async function measure(a: Args): Promise<ClientResult> {
   const base = { target: a.target, direction: a.direction };
   const prepared = a.target === 'avfs' ? await prepareAvfs(a) : await prepareSdk(a);
   if (typeof prepared === 'string') return { ...base, skipped: prepared };
-  const setupRssMiB = process.resourceUsage().maxRSS / 1024;
+  const setupRssMiB = peakRssMiB();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const bytes = await prepared.run();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const peakRss = peakRssMiB();
   await prepared.close?.();
   if (bytes !== a.size) throw new Error(`transferred ${bytes} bytes, expected ${a.size}`);
   return {
@@ -166,7 +166,7 @@ async function measure(a: Args): Promise<ClientResult> {
     bytes,
     seconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssMiB,
+    peakRssMiB: peakRss,
     setupRssMiB,
   };
 }

@@ -415,7 +415,7 @@ async function main(): Promise<void> {
         'and verified on the full download). All downloads read the same blob.',
       '',
       'MiB/s and CPU are medians over the rounds; "ratio to sdk" is the median of per-round ratios; peak ' +
-        'RSS is the largest client-process maxRSS. azurite runs in its own process (in memory); its CPU is ' +
+        'RSS is the largest client-process peak RSS (VmHWM). azurite runs in its own process (in memory); its CPU is ' +
         'shown apart.',
       '',
       ...failures.map(

@@ -10,10 +10,10 @@ import { pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import { gcsFlavor } from '../../adapters/gcs/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { drain, payloadSource } from '../s3/payload.js';
+import { drain, payloadSource, peakRssMiB } from '../s3/payload.js';
 import type { GcsClientArgs, GcsClientResult } from './protocol.js';
 
-const rss = (): number => process.resourceUsage().maxRSS / 1024;
+const rss = peakRssMiB;
 
 async function run(a: GcsClientArgs): Promise<GcsClientResult> {
   let transfer: () => Promise<number>;

@@ -5,7 +5,7 @@
  * and downloads serve the same bytes. Answers `stats` over IPC; exits when the parent disconnects.
  */
 import { startGcsEmulator } from '../../test/emulators/gcs/server.js';
-import { payloadBlock } from '../s3/payload.js';
+import { payloadBlock, peakRssMiB } from '../s3/payload.js';
 
 const emu = await startGcsEmulator({ discard: { pattern: payloadBlock() } });
 const send = (m: unknown): void => void process.send?.(m);
@@ -21,7 +21,7 @@ process.on('message', (m: { type: string; id: number }) => {
         objects: s.objects,
         openSessions: s.openSessions,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
-        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        peakRssMiB: peakRssMiB(),
       },
     });
     emu.resetStats(); // the request log would grow without bound over a long run

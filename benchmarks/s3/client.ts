@@ -7,7 +7,7 @@
  * Prints one JSON line: `{ target, direction, bytes, seconds, cpuSeconds, peakRssMiB, … }`, or
  * `{ target, direction, skipped }` when the target is not available, or `{ …, error }` (exit 1).
  * `seconds` and `cpuSeconds` cover the transfer only (modules loaded and clients built before the
- * clock starts); `peakRssMiB` is the process's peak (`resourceUsage().maxRSS`), so it includes the
+ * clock starts); `peakRssMiB` is the process's peak (`VmHWM`, see payload.ts), so it includes the
  * runtime and loaded modules (`setupRssMiB` says how much of it was there before the transfer).
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type * as S3Adapter from '../../adapters/s3/index.js';
 import { pipeline } from 'node:stream/promises';
-import { drain, MiB, parseSize, payloadSource } from './payload.js';
+import { drain, MiB, parseSize, payloadSource, peakRssMiB } from './payload.js';
 import {
   TARGETS,
   type ClientArgs,
@@ -308,13 +308,13 @@ async function measure(a: ClientArgs): Promise<ClientResult> {
           ? await prepareOpendal(a)
           : await prepareAvfs(a);
   if (typeof prepared === 'string') return { ...base, skipped: prepared };
-  const setupRssMiB = process.resourceUsage().maxRSS / 1024;
+  const setupRssMiB = peakRssMiB();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const bytes = await prepared.run();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const peakRss = peakRssMiB();
   await prepared.close?.();
   const total = process.cpuUsage();
   if (bytes !== a.size) throw new Error(`transferred ${bytes} bytes, expected ${a.size}`);
@@ -323,7 +323,7 @@ async function measure(a: ClientArgs): Promise<ClientResult> {
     bytes,
     seconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssMiB,
+    peakRssMiB: peakRss,
     setupRssMiB,
     processCpuSeconds: (total.user + total.system) / 1e6,
     ...(Object.keys(a.config).length > 0 ? { config: a.config } : {}),

@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { createServer, Socket, type AddressInfo, type SocketConstructorOpts } from 'node:net';
 import { crc32 } from 'node:zlib';
-import { BLOCK_SIZE, MiB, payloadBlock } from './payload.js';
+import { BLOCK_SIZE, MiB, payloadBlock, peakRssMiB } from './payload.js';
 
 interface Checksum {
   /** `crc32`, `crc32c`, `sha1`, `sha256`, `crc64nvme` */
@@ -1047,7 +1047,7 @@ function answer(msg: IpcRequest): unknown {
         openUploads: uploads.size,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         rssMiB: process.memoryUsage().rss / MiB,
-        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        peakRssMiB: peakRssMiB(),
       };
     }
     case 'object': {

@@ -4,6 +4,7 @@
  * discard server can serve exactly the bytes a client uploaded (and the checksums the client sent
  * for them stay valid) without storing anything.
  */
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 
 export const KiB = 1024;
@@ -76,4 +77,20 @@ export function formatSize(bytes: number): string {
   if (bytes >= MiB && bytes % (MiB / 4) === 0) return `${bytes / MiB}MiB`;
   if (bytes >= KiB && bytes % KiB === 0) return `${bytes / KiB}KiB`;
   return `${bytes}B`;
+}
+
+/**
+ * This process's peak resident set in MiB: Linux's `VmHWM` (the high-water mark of this process's
+ * own memory). `process.resourceUsage().maxRSS` is not used: on Linux it carries the parent's peak
+ * across fork and exec, so a client spawned by a process holding a large object would report the
+ * parent's memory as its own. Elsewhere it falls back to `maxRSS`.
+ */
+export function peakRssMiB(): number {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
 }

@@ -41,7 +41,7 @@ export interface ClientResult {
   seconds?: number;
   /** User + system CPU seconds of the transfer alone (`process.cpuUsage()` delta). */
   cpuSeconds?: number;
-  /** Peak RSS of the whole process (`process.resourceUsage().maxRSS / 1024`). */
+  /** Peak RSS of the whole process (`VmHWM`, see `peakRssMiB` in payload.ts). */
   peakRssMiB?: number;
   /** Peak RSS before the transfer started (runtime + modules + clients). */
   setupRssMiB?: number;

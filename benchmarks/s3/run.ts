@@ -681,7 +681,7 @@ async function main(): Promise<void> {
       '',
       'MiB/s and CPU s/GiB are medians over the rounds; "ratio to raw" is the median of per-round ratios ' +
         '(target ÷ `raw` of the same size, direction and round); peak RSS is the largest ' +
-        "client-process maxRSS over the rounds. CPU and RSS are the client's only (the discard server runs in " +
+        "client-process peak RSS (VmHWM) over the rounds. CPU and RSS are the client's only (the discard server runs in " +
         'its own process). See benchmarks/README.md.',
       '',
       ...(calibration

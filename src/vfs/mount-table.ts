@@ -252,11 +252,17 @@ function relabelStream<S extends Readable | Writable>(stream: S, display: string
     }
     return emit(event, ...args);
   };
-  try {
-    (stream as unknown as { path: string }).path = display;
-  } catch {
-    // read-only path property: leave it
-  }
+  // node:fs streams open `this.path` on the next tick: relabel only once the file is open, or the
+  // adapter would be asked to open the caller's name (`mirror://b/x/…`) instead of its own path.
+  const relabel = (): void => {
+    try {
+      (stream as unknown as { path: string }).path = display;
+    } catch {
+      // read-only path property: leave it
+    }
+  };
+  if ((stream as unknown as { pending?: boolean }).pending === true) stream.once('ready', relabel);
+  else relabel();
   return stream;
 }
 

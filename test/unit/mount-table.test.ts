@@ -575,6 +575,28 @@ describe('across mounts', () => {
   });
 });
 
+describe('node:fs mounted under a URI prefix', () => {
+  it('streams open the adapter path, then report the caller path', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'avfs-mt-'));
+    try {
+      await writeFile(path.join(dir, 'a.txt'), 'hello');
+      const table = new MountTable();
+      table.mount('mirror://b/x', nodeFs as unknown as FsAdapter, { root: dir });
+      const r = table.fs.createReadStream('mirror://b/x/a.txt');
+      const chunks: Buffer[] = [];
+      for await (const c of r) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('hello');
+      expect(r.path).toBe('mirror://b/x/a.txt');
+      const w = table.fs.createWriteStream('mirror://b/x/b.txt');
+      await pipeline(Readable.from([Buffer.from('world')]), w);
+      expect(await readFile(path.join(dir, 'b.txt'), 'utf8')).toBe('world');
+      expect(w.path).toBe('mirror://b/x/b.txt');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sync methods', () => {
   let t: MountTable;
   let local: string;

@@ -1,0 +1,394 @@
+/**
+ * File operations on any `STORE:path`, URI or local path: ls, stat, cat, cp, mv, rm, mkdir, glob, du.
+ */
+import { once } from 'node:events';
+import type { Stats } from 'node:fs';
+import type { Command } from 'commander';
+import { fsError } from '../core/errors.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { isTempName, joinPath } from '../store/file-ops.js';
+import { activeStoreName } from '../store/stores.js';
+import { UsageError } from './errors.js';
+import { formatBytes, type Output } from './output.js';
+import { Progress } from './progress.js';
+import { basename, type Target, type Targets } from './targets.js';
+import { copyFileBetween, ensureParent, listTree } from './transfer.js';
+
+export interface Context {
+  out: Output;
+  targets: Targets;
+}
+
+type Action = (ctx: Context, ...args: never[]) => Promise<void>;
+export type Runner = (action: Action) => (...args: unknown[]) => Promise<void>;
+
+interface Entry {
+  name: string;
+  path: string;
+  type: 'file' | 'directory';
+  size?: number;
+  mtime?: string;
+}
+
+function typeOf(st: Stats): 'file' | 'directory' {
+  return st.isDirectory() ? 'directory' : 'file';
+}
+
+async function statOrNull(t: { store: ArtifactStore; full: string }): Promise<Stats | null> {
+  try {
+    return await t.store.stat(t.full);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+async function defaultOperand(spec: string | undefined): Promise<string> {
+  return spec ?? `${await activeStoreName()}:`;
+}
+
+async function ls(ctx: Context, spec: string | undefined, opts: { long?: boolean; recursive?: boolean }) {
+  const t = await ctx.targets.resolve(await defaultOperand(spec));
+  const st = await t.store.stat(t.full);
+  const entries: Entry[] = [];
+  const add = async (full: string, name: string, known?: Stats): Promise<void> => {
+    const s = known ?? (opts.long ? await t.store.stat(full) : undefined);
+    const isDir = s ? s.isDirectory() : false;
+    entries.push({
+      name,
+      path: t.show(full),
+      type: s ? typeOf(s) : 'file',
+      ...(opts.long && s ? { size: isDir ? 0 : s.size, mtime: s.mtime.toISOString() } : {}),
+    });
+  };
+  if (!st.isDirectory()) {
+    await add(t.full, basename(t.full), st);
+  } else if (opts.recursive) {
+    const { files, dirs } = await listTree(t.store, t.full);
+    const all = [
+      ...dirs.filter((d) => d !== '').map((d) => ({ rel: d, dir: true })),
+      ...files.map((f) => ({ rel: f, dir: false })),
+    ].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    for (const e of all) {
+      const full = joinPath(t.full, e.rel);
+      if (opts.long) await add(full, e.rel);
+      else entries.push({ name: e.rel, path: t.show(full), type: e.dir ? 'directory' : 'file' });
+    }
+  } else {
+    const dirents = await t.store.fs.promises.readdir(t.full, { withFileTypes: true });
+    const names = dirents.filter((d) => !isTempName(d.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const d of names) {
+      const full = joinPath(t.full, d.name);
+      if (opts.long) await add(full, d.name);
+      else entries.push({ name: d.name, path: t.show(full), type: d.isDirectory() ? 'directory' : 'file' });
+    }
+  }
+  if (ctx.out.json) return ctx.out.data(entries);
+  for (const e of entries) {
+    const name = e.type === 'directory' ? ctx.out.style(`${e.name}/`, 'cyan') : e.name;
+    if (!opts.long) ctx.out.line(name);
+    else
+      ctx.out.line(
+        `${e.type === 'directory' ? 'd' : '-'}  ${String(e.type === 'directory' ? '-' : e.size).padStart(12)}  ${e.mtime ?? ''}  ${name}`,
+      );
+  }
+}
+
+async function stat(ctx: Context, specs: string[]) {
+  const results: Entry[] = [];
+  for (const spec of specs) {
+    const t = await ctx.targets.resolve(spec);
+    const s = await t.store.stat(t.full);
+    const isDir = s.isDirectory();
+    results.push({
+      name: basename(t.full),
+      path: t.show(t.full),
+      type: typeOf(s),
+      size: isDir ? await t.store.size(t.full) : s.size,
+      mtime: s.mtime.toISOString(),
+    });
+  }
+  if (ctx.out.json) return ctx.out.data(specs.length === 1 ? results[0] : results);
+  for (const r of results) {
+    ctx.out.line(`path:  ${r.path}`);
+    ctx.out.line(`type:  ${r.type}`);
+    ctx.out.line(`size:  ${r.size} (${formatBytes(r.size ?? 0)})`);
+    ctx.out.line(`mtime: ${r.mtime}`);
+  }
+}
+
+async function cat(ctx: Context, specs: string[]) {
+  const stdout = ctx.out.stdout;
+  for (const spec of specs) {
+    const t = await ctx.targets.resolve(spec);
+    const f = await t.store.open(t.full, 'rb');
+    try {
+      for await (const chunk of f) if (!stdout.write(chunk)) await once(stdout, 'drain');
+    } finally {
+      await f.close();
+    }
+  }
+}
+
+/** Where a source lands: inside the destination when it is (or is meant as) a directory. */
+function landing(dst: Target, dstIsDir: boolean, src: Target): string {
+  return dstIsDir || dst.trailingSlash ? joinPath(dst.full, basename(src.full)) : dst.full;
+}
+
+function refuseInside(src: Target, dstStore: ArtifactStore, target: string): void {
+  if (src.store === dstStore && (target === src.full || target.startsWith(`${src.full}/`)))
+    throw fsError('EINVAL', {
+      message: `EINVAL: cannot copy '${src.spec}' into itself ('${src.show(target)}')`,
+    });
+}
+
+interface Totals {
+  files: number;
+  bytes: number;
+}
+
+async function copyOne(
+  ctx: Context,
+  progress: Progress,
+  src: Target,
+  srcFull: string,
+  dst: Target,
+  dstFull: string,
+  opts: { noClobber?: boolean; verify?: boolean },
+  totals: Totals,
+  size: number,
+): Promise<void> {
+  const from = src.show(srcFull);
+  const to = dst.show(dstFull);
+  if (opts.noClobber && (await statOrNull({ store: dst.store, full: dstFull }))) {
+    if (ctx.out.json) ctx.out.event({ type: 'skipped', src: from, dst: to, reason: 'exists' });
+    else ctx.out.info(`skipped ${to} (exists)`);
+    return;
+  }
+  const result = await copyFileBetween(
+    { store: src.store, full: srcFull },
+    { store: dst.store, full: dstFull },
+    { size, verify: opts.verify ?? false, progress: progress.start(from, to, size) },
+  );
+  totals.files++;
+  totals.bytes += result.bytes;
+  if (ctx.out.json) ctx.out.event({ type: 'copied', src: from, dst: to, ...result });
+  else
+    ctx.out.info(
+      `${from} -> ${to} (${formatBytes(result.bytes)}${result.sha256 ? `, sha256 ${result.sha256}` : ''})`,
+    );
+}
+
+/** Copies `src` to the destination path `target` in `dst`'s store (a file, or a tree with -r). */
+async function copyAny(
+  ctx: Context,
+  progress: Progress,
+  src: Target,
+  st: Stats,
+  dst: Target,
+  target: string,
+  opts: { recursive?: boolean; noClobber?: boolean; verify?: boolean },
+  totals: Totals,
+): Promise<void> {
+  if (!st.isDirectory()) return copyOne(ctx, progress, src, src.full, dst, target, opts, totals, st.size);
+  if (!opts.recursive) throw fsError('EISDIR', { message: `EISDIR: '${src.spec}' is a directory (use -r)` });
+  refuseInside(src, dst.store, target);
+  const { files, dirs } = await listTree(src.store, src.full);
+  for (const d of dirs) await dst.store.makedirs(d ? joinPath(target, d) : target);
+  for (const f of files) {
+    const s = await src.store.stat(joinPath(src.full, f));
+    await copyOne(ctx, progress, src, joinPath(src.full, f), dst, joinPath(target, f), opts, totals, s.size);
+  }
+}
+
+async function cp(
+  ctx: Context,
+  operands: string[],
+  options: { recursive?: boolean; clobber?: boolean; verify?: boolean },
+) {
+  if (operands.length < 2) throw new UsageError('cp needs a source and a destination');
+  const opts = { ...options, noClobber: options.clobber === false };
+  const progress = new Progress(ctx.out);
+  const dst = await ctx.targets.resolve(operands.at(-1)!);
+  const dstSt = await statOrNull(dst);
+  const dstIsDir = dstSt?.isDirectory() ?? false;
+  const sources = operands.slice(0, -1);
+  if (sources.length > 1 && !dstIsDir && !dst.trailingSlash)
+    throw fsError('ENOTDIR', { message: `ENOTDIR: the destination '${dst.spec}' is not a directory` });
+  if (dstSt && !dstIsDir && dst.trailingSlash)
+    throw fsError('ENOTDIR', { message: `ENOTDIR: the destination '${dst.spec}' is not a directory` });
+  const totals: Totals = { files: 0, bytes: 0 };
+  for (const spec of sources) {
+    const src = await ctx.targets.resolve(spec);
+    const st = await src.store.stat(src.full);
+    await copyAny(ctx, progress, src, st, dst, landing(dst, dstIsDir, src), opts, totals);
+  }
+  if (ctx.out.json) ctx.out.event({ type: 'done', ...totals });
+  else if (totals.files > 1) ctx.out.info(`copied ${totals.files} files, ${formatBytes(totals.bytes)}`);
+}
+
+async function mv(ctx: Context, operands: string[], options: { clobber?: boolean }) {
+  if (operands.length < 2) throw new UsageError('mv needs a source and a destination');
+  const opts = { noClobber: options.clobber === false };
+  const progress = new Progress(ctx.out);
+  const dst = await ctx.targets.resolve(operands.at(-1)!);
+  const dstSt = await statOrNull(dst);
+  const dstIsDir = dstSt?.isDirectory() ?? false;
+  const sources = operands.slice(0, -1);
+  if (sources.length > 1 && !dstIsDir && !dst.trailingSlash)
+    throw fsError('ENOTDIR', { message: `ENOTDIR: the destination '${dst.spec}' is not a directory` });
+  const totals: Totals = { files: 0, bytes: 0 };
+  for (const spec of sources) {
+    const src = await ctx.targets.resolve(spec);
+    if (src.full === src.store.path)
+      throw fsError('EPERM', { message: `EPERM: refusing to move the root of a store ('${src.spec}')` });
+    const st = await src.store.stat(src.full);
+    const target = landing(dst, dstIsDir, src);
+    const from = src.show(src.full);
+    const to = dst.show(target);
+    if (opts.noClobber && (await statOrNull({ store: dst.store, full: target }))) {
+      if (ctx.out.json) ctx.out.event({ type: 'skipped', src: from, dst: to, reason: 'exists' });
+      else ctx.out.info(`skipped ${to} (exists)`);
+      continue;
+    }
+    if (src.store === dst.store) {
+      refuseInside(src, dst.store, target);
+      await ensureParent(dst.store, target);
+      await src.store.rename(src.full, target, true);
+      totals.files++;
+      if (ctx.out.json) ctx.out.event({ type: 'moved', src: from, dst: to });
+      else ctx.out.info(`${from} -> ${to}`);
+      continue;
+    }
+    // Across stores: copy everything, and only then delete the source.
+    await copyAny(ctx, progress, src, st, dst, target, { recursive: true }, totals);
+    if (st.isDirectory()) await src.store.rmtree(src.full);
+    else await src.store.remove(src.full);
+    if (ctx.out.json) ctx.out.event({ type: 'moved', src: from, dst: to });
+    else ctx.out.info(`removed ${from}`);
+  }
+  if (ctx.out.json) ctx.out.event({ type: 'done', ...totals });
+}
+
+async function rm(ctx: Context, specs: string[], opts: { recursive?: boolean; force?: boolean }) {
+  const removed: string[] = [];
+  for (const spec of specs) {
+    const t = await ctx.targets.resolve(spec);
+    if (t.full === t.store.path && t.store.name !== undefined)
+      throw fsError('EPERM', {
+        message: `EPERM: refusing to remove the root of the store '${t.store.name}' (delete the store with 'avfs artifact-store delete', or remove what is inside it)`,
+      });
+    const st = await statOrNull(t);
+    if (!st) {
+      if (opts.force) continue;
+      throw fsError('ENOENT', { syscall: 'rm', path: spec });
+    }
+    if (st.isDirectory()) {
+      if (!opts.recursive) throw fsError('EISDIR', { message: `EISDIR: '${spec}' is a directory (use -r)` });
+      await t.store.rmtree(t.full);
+    } else {
+      await t.store.remove(t.full);
+    }
+    removed.push(t.show(t.full));
+    ctx.out.info(`removed ${t.show(t.full)}`);
+  }
+  if (ctx.out.json) ctx.out.data({ removed });
+}
+
+async function mkdir(ctx: Context, specs: string[], opts: { parents?: boolean }) {
+  const created: string[] = [];
+  for (const spec of specs) {
+    const t = await ctx.targets.resolve(spec);
+    if (opts.parents) await t.store.makedirs(t.full);
+    else await t.store.mkdir(t.full);
+    created.push(t.show(t.full));
+  }
+  if (ctx.out.json) ctx.out.data({ created });
+}
+
+async function glob(ctx: Context, patterns: string[]) {
+  const matches: string[] = [];
+  for (const pattern of patterns) {
+    const t = await ctx.targets.resolve(pattern);
+    for (const m of await t.store.glob(t.full)) matches.push(t.show(m));
+  }
+  if (ctx.out.json) return ctx.out.data(matches);
+  for (const m of matches) ctx.out.line(m);
+}
+
+async function du(ctx: Context, specs: string[], opts: { human?: boolean }) {
+  const rows: Array<{ path: string; bytes: number; files: number }> = [];
+  for (const spec of specs.length ? specs : [await defaultOperand(undefined)]) {
+    const t = await ctx.targets.resolve(spec);
+    const st = await t.store.stat(t.full);
+    if (!st.isDirectory()) {
+      rows.push({ path: t.show(t.full), bytes: st.size, files: 1 });
+      continue;
+    }
+    const { files } = await listTree(t.store, t.full);
+    let bytes = 0;
+    for (const f of files) bytes += (await t.store.stat(joinPath(t.full, f))).size;
+    rows.push({ path: t.show(t.full), bytes, files: files.length });
+  }
+  if (ctx.out.json) return ctx.out.data(specs.length > 1 ? rows : rows[0]);
+  for (const r of rows) ctx.out.line(`${opts.human ? formatBytes(r.bytes) : r.bytes}\t${r.path}`);
+}
+
+export function addFileCommands(program: Command, run: Runner): void {
+  program
+    .command('ls')
+    .description('list a directory (the active store when no path is given)')
+    .argument('[path]', 'STORE:path, a URI or a local path')
+    .option('-l, --long', 'type, size and modification time')
+    .option('-r, --recursive', 'everything below, with paths relative to the listed directory')
+    .action(run(ls as Action));
+  program
+    .command('stat')
+    .description('type, size and modification time (a directory: the total size of its files)')
+    .argument('<paths...>')
+    .action(run(stat as Action));
+  program
+    .command('cat')
+    .description('write files to stdout')
+    .argument('<paths...>')
+    .action(run(cat as Action));
+  program
+    .command('cp')
+    .description('copy files (streamed, across stores too); into DEST when it is a directory or ends in /')
+    .argument('<operands...>', 'SOURCE... DEST')
+    .option('-r, --recursive', 'copy directories')
+    .option('-n, --no-clobber', 'skip files that exist at the destination')
+    .option('--verify', 'hash what was sent and read the destination back to compare (SHA-256)')
+    .action(run(cp as Action));
+  program
+    .command('mv')
+    .description('move or rename (across stores: copy, then delete the source)')
+    .argument('<operands...>', 'SOURCE... DEST')
+    .option('-n, --no-clobber', 'skip sources whose destination exists')
+    .action(run(mv as Action));
+  program
+    .command('rm')
+    .description('remove files (directories with -r)')
+    .argument('<paths...>')
+    .option('-r, --recursive', 'remove directories and their contents')
+    .option('-f, --force', 'ignore paths that do not exist')
+    .action(run(rm as Action));
+  program
+    .command('mkdir')
+    .description('create directories')
+    .argument('<paths...>')
+    .option('-p, --parents', 'create missing parents; an existing directory is fine')
+    .action(run(mkdir as Action));
+  program
+    .command('glob')
+    .description("paths matching a pattern ('*', '**', '?', '[…]', '{a,b}'); quote it from the shell")
+    .argument('<patterns...>')
+    .action(run(glob as Action));
+  program
+    .command('du')
+    .description('bytes used by files and directories (the active store when no path is given)')
+    .argument('[paths...]')
+    .option('-H, --human', 'sizes in KiB, MiB, GiB')
+    .action(run(du as Action));
+}

@@ -1,0 +1,107 @@
+/**
+ * Copies between any two stores with bounded memory: the source streams from `open(…, 'rb')` into
+ * `open(…, 'wb')` chunk by chunk, waiting on backpressure, and the destination commits only on
+ * close (object stores: on completion; local and memory: temp file, then rename). A failure aborts
+ * the write, leaving the destination absent or as it was. Inside one store it is the store's own
+ * copy (a server-side copy on object stores).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { fsError } from '../core/errors.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { joinPath } from '../store/file-ops.js';
+import type { Transfer } from './progress.js';
+
+export interface CopyResult {
+  bytes: number;
+  /** SHA-256 of the bytes, when they were hashed (`verify`). */
+  sha256?: string;
+}
+
+/** The parent of a full path (a URI or an absolute local path). */
+export function parentOf(full: string): string {
+  const cut = full.replace(/\/+$/, '').lastIndexOf('/');
+  return cut <= 0 ? full.slice(0, cut + 1) || '/' : full.slice(0, cut);
+}
+
+/** Creates the destination's parent directories when they are inside its store and missing. */
+export async function ensureParent(store: ArtifactStore, full: string): Promise<void> {
+  const parent = parentOf(full);
+  if (parent !== full && store.contains(parent) && parent.length >= store.path.length)
+    await store.makedirs(parent);
+}
+
+export async function copyFileBetween(
+  from: { store: ArtifactStore; full: string },
+  to: { store: ArtifactStore; full: string },
+  options: { size: number; verify: boolean; progress: Transfer },
+): Promise<CopyResult> {
+  await ensureParent(to.store, to.full);
+  if (from.store === to.store && !options.verify) {
+    await from.store.copyfile(from.full, to.full, true);
+    options.progress.done(options.size);
+    return { bytes: options.size };
+  }
+  const hash = options.verify ? createHash('sha256') : undefined;
+  const reader = await from.store.open(from.full, 'rb');
+  let writer;
+  try {
+    writer = await to.store.open(to.full, 'wb');
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+  let bytes = 0;
+  try {
+    for await (const chunk of reader) {
+      hash?.update(chunk);
+      await writer.write(chunk);
+      bytes += chunk.length;
+      options.progress.update(bytes);
+    }
+    await writer.close();
+  } catch (err) {
+    options.progress.stop();
+    await writer.abort(err as Error);
+    await reader.close().catch(() => undefined);
+    throw err;
+  }
+  options.progress.done(bytes);
+  if (!hash) return { bytes };
+  const sent = hash.digest('hex');
+  const landed = await hashFile(to.store, to.full);
+  if (landed !== sent) {
+    throw fsError('EIO', {
+      message: `EIO: verification failed: '${to.full}' does not hold the bytes sent (sha256 ${landed} != ${sent})`,
+    });
+  }
+  return { bytes, sha256: sent };
+}
+
+/** SHA-256 of a file, streamed. */
+export async function hashFile(store: ArtifactStore, full: string): Promise<string> {
+  const hash: Hash = createHash('sha256');
+  const f = await store.open(full, 'rb');
+  for await (const chunk of f) hash.update(chunk);
+  await f.close();
+  return hash.digest('hex');
+}
+
+/** Every file under a directory, with its path relative to it, and every directory (for empty ones). */
+export async function listTree(
+  store: ArtifactStore,
+  dir: string,
+): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  for await (const [d, , names] of store.walk(dir, {
+    onerror: (err) => {
+      throw err;
+    },
+  })) {
+    const rel = d === dir ? '' : d.slice(prefix.length);
+    dirs.push(rel);
+    for (const n of names) files.push(rel ? joinPath(rel, n) : n);
+  }
+  return { files, dirs };
+}
