@@ -183,7 +183,9 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
   async function openReader(t: Target, range: ByteRange | undefined, syscall: string): Promise<Readable> {
     if (t.key === '') throw fsError('EISDIR', { syscall: 'read', path: t.display });
     try {
-      const stream = await backend.read(t.key, range);
+      // A read from byte 0 to the end is a whole-object read: backends verify those end to end.
+      const whole = range && range.start === 0 && range.end === undefined;
+      const stream = await backend.read(t.key, whole ? undefined : range);
       if (t.slash) {
         stream.destroy();
         throw fsError('ENOTDIR', { syscall, path: t.display });

@@ -11,7 +11,8 @@
  *   delivered as the transport delivered them (no copy); the range at the front streams to the
  *   consumer as its bytes come in, not once it is complete.
  * - A short range (the object changed or the connection was cut) is an EIO error, never silent
- *   truncation; a failed range fails the stream with its error.
+ *   truncation; so is a long one, as soon as its first extra byte arrives (a server that ignores
+ *   `Range` cannot make the reader buffer a whole object). A failed range fails the stream.
  * - Destroying the stream aborts the ranges in flight.
  * - `verify` (optional) sees every byte in order and may fail the stream at the end (end-to-end
  *   checksums).
@@ -98,6 +99,7 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     };
     if (isReadable(body)) {
       body.on('data', (c: Uint8Array) => {
+        if (overrun(range, c)) return void body.destroy();
         range.chunks.push(c);
         range.got += c.length;
         if (range === queue[0]) wake();
@@ -112,6 +114,7 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     void (async () => {
       try {
         for await (const c of body) {
+          if (overrun(range, c)) break; // leaving the loop ends the body
           range.chunks.push(c);
           range.got += c.length;
           if (range === queue[0]) wake();
@@ -121,6 +124,22 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
         end(err);
       }
     })();
+  };
+
+  /**
+   * A body longer than its range (a server ignoring `Range`, or the object replaced) fails at once,
+   * before it can fill memory: the rest is never read.
+   */
+  const overrun = (range: Range, c: Uint8Array): boolean => {
+    if (range.got + c.length <= range.expected) return false;
+    range.done = true;
+    range.error = fsError('EIO', {
+      syscall: 'read',
+      path,
+      detail: `the server sent more than the ${range.expected} bytes asked for${range.what}`,
+    });
+    if (range === queue[0]) wake();
+    return true;
   };
 
   const arrived = (range: Range, body: AsyncIterable<Uint8Array>): void => {

@@ -17,7 +17,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
-import { constants } from 'node:fs';
+import { constants, ReadStream, WriteStream } from 'node:fs';
 import type { FsError } from '../core/errors.js';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import { formatLocation, parseLocation, pathToString, type Location } from '../core/uri.js';
@@ -252,8 +252,6 @@ function relabelStream<S extends Readable | Writable>(stream: S, display: string
     }
     return emit(event, ...args);
   };
-  // node:fs streams open `this.path` on the next tick: relabel only once the file is open, or the
-  // adapter would be asked to open the caller's name (`mirror://b/x/…`) instead of its own path.
   const relabel = (): void => {
     try {
       (stream as unknown as { path: string }).path = display;
@@ -261,7 +259,12 @@ function relabelStream<S extends Readable | Writable>(stream: S, display: string
       // read-only path property: leave it
     }
   };
-  if ((stream as unknown as { pending?: boolean }).pending === true) stream.once('ready', relabel);
+  // node:fs streams open `this.path` on the next tick: relabel those once the file is open, or the
+  // adapter would be asked to open the caller's name (`mirror://b/x/…`) instead of its own path.
+  // Derived adapters' streams never read `path` back, so they carry the caller's name at once.
+  const nodeFsStream = stream instanceof ReadStream || stream instanceof WriteStream;
+  if (nodeFsStream && (stream as unknown as { pending?: boolean }).pending === true)
+    (stream as Readable | Writable).once('open', relabel);
   else relabel();
   return stream;
 }

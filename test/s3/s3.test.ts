@@ -277,6 +277,14 @@ for (const entry of servers) {
         new PutObjectCommand({ Bucket: r.bucket, Key: 'crc.bin', Body: tampered, Metadata: head.Metadata }),
       );
       await expect(r.fs.promises.readFile(r.uri('crc.bin'))).rejects.toMatchObject({ code: 'EIO' });
+      // Through a FileHandle too: reading from byte 0 to the end is a whole-object read.
+      const fh = await r.fs.promises.open(r.uri('crc.bin'), 'r');
+      try {
+        await expect(fh.readFile()).rejects.toMatchObject({ code: 'EIO' });
+      } finally {
+        await fh.close();
+      }
+      await expect(readAll(r.fs, r.uri('crc.bin'), { start: 0 })).rejects.toMatchObject({ code: 'EIO' });
       // A ranged read is not a whole-object read: it returns the bytes as stored.
       const part = await readAll(r.fs, r.uri('crc.bin'), { start: 12_000, end: 12_999 });
       expect(part.equals(tampered.subarray(12_000, 13_000))).toBe(true);
