@@ -23,11 +23,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { crc32 } from 'node:zlib';
 import type * as Az from '@azure/storage-blob';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { registerSecret } from '../../src/core/secrets.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
+import { crcVerifier, type Verify } from '../../src/backend/verify.js';
+import { crc32 } from '../../src/core/crc32.js';
 import { orderedRangeReader } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
@@ -270,23 +271,11 @@ export class AzureBackend implements Backend {
       body?.resume();
       return Readable.from([], { objectMode: false });
     }
-    let verify: ((c: Uint8Array | undefined) => void) | undefined;
+    let verify: Verify | undefined;
     const stored = first.metadata?.[CRC_META];
     if (!range && this.#crcMeta && stored !== undefined) {
       const expected = Number.parseInt(stored, 16);
-      if (Number.isFinite(expected)) {
-        let running = 0;
-        verify = (c) => {
-          if (c) running = crc32(c, running);
-          else if (running >>> 0 !== expected >>> 0) {
-            throw fsError('EIO', {
-              syscall: 'read',
-              path: this.#path(key),
-              detail: `CRC32 mismatch: the blob's bytes differ from what was uploaded (${(running >>> 0).toString(16)} != ${(expected >>> 0).toString(16)})`,
-            });
-          }
-        };
-      }
+      if (Number.isFinite(expected)) verify = crcVerifier('CRC32', crc32, expected, this.#path(key));
     }
     const etag = first.etag;
     return orderedRangeReader({

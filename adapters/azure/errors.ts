@@ -6,6 +6,12 @@
  * A HEAD answer has no body, so a 404 from `getProperties` carries no error code: the HTTP status
  * decides there.
  */
+import {
+  HTTP_STATUS_CODES,
+  networkErrorCode,
+  retryableStatus,
+  type CodeRow,
+} from '../../src/backend/http-errors.js';
 import { fsError, isFsError, scrubInPlace, type FsError } from '../../src/core/errors.js';
 import { scrub } from '../../src/core/secrets.js';
 
@@ -19,14 +25,8 @@ interface SdkError {
   response?: { request?: { url?: string } };
 }
 
-interface Row {
-  code: string;
-  retryable?: boolean;
-  detail?: string;
-}
-
 /** Azure Storage error codes (x-ms-error-code) → Node codes. */
-const BY_CODE: Record<string, Row> = {
+const BY_CODE: Record<string, CodeRow> = {
   BlobNotFound: { code: 'ENOENT' },
   ContainerNotFound: { code: 'ENOENT', detail: 'no such container' },
   ResourceNotFound: { code: 'ENOENT' },
@@ -66,40 +66,12 @@ const BY_CODE: Record<string, Row> = {
   InvalidUri: { code: 'EINVAL' },
   OutOfRangeInput: { code: 'EINVAL' },
   ContainerBeingDeleted: { code: 'EAGAIN', retryable: true },
+  // azurite's in-memory store is full (a 409, which would otherwise read as EEXIST).
+  MemoryExtentStoreAtSizeLimit: { code: 'ENOSPC', detail: "the emulator's memory store is full" },
   NotImplemented: { code: 'ENOTSUP' },
   FeatureNotSupported: { code: 'ENOTSUP' },
   UnsupportedHeader: { code: 'ENOTSUP' },
 };
-
-const BY_STATUS: Record<number, Row> = {
-  400: { code: 'EINVAL' },
-  401: { code: 'EACCES' },
-  403: { code: 'EACCES' },
-  404: { code: 'ENOENT' },
-  409: { code: 'EEXIST' },
-  412: { code: 'EEXIST' },
-  413: { code: 'EFBIG' },
-  416: { code: 'EINVAL' },
-  429: { code: 'EAGAIN', retryable: true },
-  500: { code: 'EAGAIN', retryable: true },
-  501: { code: 'ENOTSUP' },
-  502: { code: 'EAGAIN', retryable: true },
-  503: { code: 'EAGAIN', retryable: true },
-  504: { code: 'ETIMEDOUT', retryable: true },
-};
-
-const NETWORK = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-]);
 
 /** `sig=…` in a SAS (a URL query or a bare token): the signature is a bearer secret. */
 const SAS_SIG = /([?&;\s"']sig=)[^&\s"';]+/gi;
@@ -155,26 +127,24 @@ export function mapAzureError(
   if (name === 'AbortError' || azureCode === 'ABORT_ERR') {
     return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
   }
-  if (azureCode && (NETWORK.has(azureCode) || azureCode === 'REQUEST_SEND_ERROR')) {
-    const code =
-      azureCode === 'UND_ERR_SOCKET' || azureCode === 'REQUEST_SEND_ERROR' ? 'ECONNRESET' : azureCode;
-    return fsError(code, { ...ctx, cause: err, retryable: true });
-  }
+  const net = azureCode === 'REQUEST_SEND_ERROR' ? 'ECONNRESET' : networkErrorCode(azureCode);
+  if (net) return fsError(net, { ...ctx, cause: err, retryable: true });
   const hit =
-    (azureCode !== undefined ? BY_CODE[azureCode] : undefined) ?? (status ? BY_STATUS[status] : undefined);
+    (azureCode !== undefined ? BY_CODE[azureCode] : undefined) ??
+    (status ? HTTP_STATUS_CODES[status] : undefined);
   if (hit) {
     const tag = azureCode ?? (status !== undefined ? `HTTP ${status}` : '');
     return fsError(hit.code, {
       ...ctx,
       cause: err,
-      retryable: hit.retryable ?? (status !== undefined && status >= 500 && status !== 501),
+      retryable: hit.retryable ?? retryableStatus(status),
       detail: hit.detail ? `${hit.detail} [Azure ${tag}]` : undefined,
     });
   }
   return fsError('EIO', {
     ...ctx,
     cause: err,
-    retryable: status !== undefined && status >= 500,
+    retryable: retryableStatus(status),
     detail: `Azure request failed${azureCode ? `: ${azureCode}` : ''}${status ? ` (HTTP ${status})` : ''}`,
   });
 }

@@ -22,6 +22,7 @@ import { Readable } from 'node:stream';
 import type * as Gcs from '@google-cloud/storage';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
+import { crcVerifier, md5Verifier, type Verify } from '../../src/backend/verify.js';
 import { orderedRangeReader } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
@@ -537,38 +538,15 @@ export class GcsBackend implements Backend {
   }
 
   /** A whole-object check against `x-goog-hash` (CRC32C, or MD5 in md5 mode or when no CRC32C). */
-  #verifier(
-    path: string,
-    header: string | string[] | undefined,
-  ): ((c: Uint8Array | undefined) => void) | undefined {
+  #verifier(path: string, header: string | string[] | undefined): Verify | undefined {
     if (this.#validation === 'off') return undefined;
     const hashes = parseGoogHash(header);
     const useCrc = hashes.crc32c !== undefined && (this.#validation === 'crc32c' || hashes.md5 === undefined);
-    const mismatch = (what: string, got: string, want: string) =>
-      fsError('EIO', {
-        syscall: 'read',
-        path,
-        detail: `${what} mismatch: the bytes received differ from the stored object (${got} != ${want})`,
-      });
     if (useCrc) {
-      const want = hashes.crc32c!;
-      let running = 0;
-      return (c) => {
-        if (c) running = this.#crc32c(c, running);
-        else if (crcB64(running) !== want) throw mismatch('CRC32C', crcB64(running), want);
-      };
+      const want = Buffer.from(hashes.crc32c!, 'base64');
+      if (want.length === 4) return crcVerifier('CRC32C', this.#crc32c, want.readUInt32BE(0), path);
     }
-    if (hashes.md5 !== undefined) {
-      const want = hashes.md5;
-      const md5 = createHash('md5');
-      return (c) => {
-        if (c) md5.update(c);
-        else {
-          const got = md5.digest('base64');
-          if (got !== want) throw mismatch('MD5', got, want);
-        }
-      };
-    }
+    if (hashes.md5 !== undefined) return md5Verifier(hashes.md5, path);
     return undefined;
   }
 

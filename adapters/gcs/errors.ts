@@ -8,6 +8,12 @@
  * bearer credential of its own, and SDK errors keep the request (with its `Authorization`
  * header) on `response`, which is hidden from `util.inspect` before the error becomes a cause.
  */
+import {
+  HTTP_STATUS_CODES,
+  networkErrorCode,
+  retryableStatus,
+  type CodeRow,
+} from '../../src/backend/http-errors.js';
 import { fsError, type FsError } from '../../src/core/errors.js';
 
 /** What an SDK `ApiError`, a gaxios error, or our own `GcsHttpError` looks like. */
@@ -51,7 +57,7 @@ export class GcsHttpError extends Error {
 }
 
 /** GCS reasons that decide the code whatever the status. */
-const BY_REASON: Record<string, { code: string; retryable?: boolean; detail?: string }> = {
+const BY_REASON: Record<string, CodeRow> = {
   notFound: { code: 'ENOENT' },
   forbidden: { code: 'EACCES' },
   insufficientPermissions: { code: 'EACCES' },
@@ -65,38 +71,6 @@ const BY_REASON: Record<string, { code: string; retryable?: boolean; detail?: st
   internalError: { code: 'EAGAIN', retryable: true },
 };
 
-const BY_STATUS: Record<number, { code: string; retryable?: boolean }> = {
-  400: { code: 'EINVAL' },
-  401: { code: 'EACCES' },
-  403: { code: 'EACCES' },
-  404: { code: 'ENOENT' },
-  408: { code: 'ETIMEDOUT', retryable: true },
-  409: { code: 'EEXIST' },
-  410: { code: 'ENOENT' },
-  412: { code: 'EEXIST' },
-  413: { code: 'EFBIG' },
-  416: { code: 'EINVAL' },
-  429: { code: 'EAGAIN', retryable: true },
-  500: { code: 'EAGAIN', retryable: true },
-  502: { code: 'EAGAIN', retryable: true },
-  503: { code: 'EAGAIN', retryable: true },
-  504: { code: 'ETIMEDOUT', retryable: true },
-};
-
-const NETWORK = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
 /** The HTTP status of an SDK or GcsHttpError, if it has one. */
 export function statusOf(err: unknown): number | undefined {
   const e = err as GcsLikeError | undefined;
@@ -107,8 +81,8 @@ export function statusOf(err: unknown): number | undefined {
 }
 
 function networkCode(e: GcsLikeError): string | undefined {
-  if (typeof e.code === 'string' && NETWORK.has(e.code)) return e.code;
-  if (typeof e.errno === 'string' && NETWORK.has(e.errno)) return e.errno;
+  const code = networkErrorCode(e.code) ?? networkErrorCode(e.errno);
+  if (code) return code;
   // gaxios / node-fetch: `request to … failed, reason: socket hang up`
   if (typeof e.message === 'string' && /socket hang up|ECONNRESET/.test(e.message)) return 'ECONNRESET';
   return undefined;
@@ -145,12 +119,9 @@ export function mapGcsError(
   }
   const net = networkCode(e);
   const status = statusOf(err);
-  if (net && status === undefined) {
-    const code = net === 'UND_ERR_SOCKET' || net === 'ERR_STREAM_PREMATURE_CLOSE' ? 'ECONNRESET' : net;
-    return fsError(code, { ...ctx, cause: err, retryable: true });
-  }
+  if (net && status === undefined) return fsError(net, { ...ctx, cause: err, retryable: true });
   const reason = e.errors?.[0]?.reason ?? '';
-  const byStatus = status !== undefined ? BY_STATUS[status] : undefined;
+  const byStatus = status !== undefined ? HTTP_STATUS_CODES[status] : undefined;
   // The status decides for the codes the contract names; the reason refines the rest.
   const byReason = BY_REASON[reason];
   const hit =
@@ -159,18 +130,18 @@ export function mapGcsError(
       : (byReason ?? byStatus);
   const tag = `[GCS ${status ?? ''}${reason ? ` ${reason}` : ''}]`.replace('[GCS  ', '[GCS ');
   if (hit) {
-    const detail = 'detail' in hit ? (hit as { detail?: string }).detail : undefined;
+    const detail = hit.detail;
     return fsError(hit.code, {
       ...ctx,
       cause: err,
-      retryable: hit.retryable ?? (status !== undefined && status >= 500),
+      retryable: hit.retryable ?? retryableStatus(status),
       detail: detail ? `${detail} ${tag}` : undefined,
     });
   }
   return fsError('EIO', {
     ...ctx,
     cause: err,
-    retryable: status !== undefined && status >= 500,
+    retryable: retryableStatus(status),
     detail: `GCS request failed ${tag}`,
   });
 }

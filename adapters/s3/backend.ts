@@ -12,6 +12,7 @@ import { crc32 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
 import { orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import type {
   Backend,
   ByteRange,
@@ -227,7 +228,7 @@ export class S3Backend implements Backend {
     const last = range?.end !== undefined ? Math.min(range.end, total - 1) : total - 1;
     const body = first.Body as unknown as AsyncIterable<Uint8Array>;
     const firstEnd = Math.min(headEnd, last);
-    let verify: ((c: Uint8Array | undefined) => void) | undefined;
+    let verify: Verify | undefined;
     if (!range && this.#crcMeta) {
       const head = await checksumHead;
       const sameObject = !head || head.ETag === first.ETag;
@@ -237,19 +238,8 @@ export class S3Backend implements Backend {
           : sameObject && head?.ChecksumType === 'FULL_OBJECT'
             ? crcFromB64(head.ChecksumCRC32)
             : undefined;
-      if (expected !== undefined && Number.isFinite(expected)) {
-        let running = 0;
-        verify = (c) => {
-          if (c) running = crc32(c, running);
-          else if (running >>> 0 !== expected >>> 0) {
-            throw fsError('EIO', {
-              syscall: 'read',
-              path: this.#path(key),
-              detail: `CRC32 mismatch: the object's bytes differ from what was uploaded (${(running >>> 0).toString(16)} != ${(expected >>> 0).toString(16)})`,
-            });
-          }
-        };
-      }
+      if (expected !== undefined && Number.isFinite(expected))
+        verify = crcVerifier('CRC32', crc32, expected, this.#path(key));
     }
     if (last < from) return Readable.from([], { objectMode: false });
     return orderedRangeReader({

@@ -3,6 +3,12 @@
  * `cause`, and `retryable` set for throttling and transient failures. One table, used by every
  * S3 call.
  */
+import {
+  HTTP_STATUS_CODES,
+  networkErrorCode,
+  retryableStatus,
+  type CodeRow,
+} from '../../src/backend/http-errors.js';
 import { fsError, type FsError } from '../../src/core/errors.js';
 
 interface SdkError {
@@ -15,7 +21,7 @@ interface SdkError {
 }
 
 /** S3 error names (and HTTP statuses) → Node codes. */
-const BY_NAME: Record<string, { code: string; retryable?: boolean; detail?: string }> = {
+const BY_NAME: Record<string, CodeRow> = {
   NoSuchKey: { code: 'ENOENT' },
   NotFound: { code: 'ENOENT' },
   NoSuchBucket: { code: 'ENOENT', detail: 'no such bucket' },
@@ -53,34 +59,6 @@ const BY_NAME: Record<string, { code: string; retryable?: boolean; detail?: stri
   NotImplemented: { code: 'ENOTSUP' },
 };
 
-const BY_STATUS: Record<number, { code: string; retryable?: boolean }> = {
-  400: { code: 'EINVAL' },
-  401: { code: 'EACCES' },
-  403: { code: 'EACCES' },
-  404: { code: 'ENOENT' },
-  409: { code: 'EEXIST' },
-  412: { code: 'EEXIST' },
-  416: { code: 'EINVAL' },
-  429: { code: 'EAGAIN', retryable: true },
-  500: { code: 'EAGAIN', retryable: true },
-  502: { code: 'EAGAIN', retryable: true },
-  503: { code: 'EAGAIN', retryable: true },
-  504: { code: 'ETIMEDOUT', retryable: true },
-};
-
-const NETWORK = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-]);
-
 export function statusOf(err: unknown): number | undefined {
   return (err as SdkError)?.$metadata?.httpStatusCode;
 }
@@ -100,33 +78,29 @@ export function mapS3Error(
   }
   const name = e.name ?? e.Code ?? '';
   const status = statusOf(err);
-  const netCode = typeof e.code === 'string' && NETWORK.has(e.code) ? e.code : undefined;
+  const netCode = networkErrorCode(e.code);
   const byName = BY_NAME[name] ?? BY_NAME[e.Code ?? ''];
-  const byStatus = status !== undefined ? BY_STATUS[status] : undefined;
+  const byStatus = status !== undefined ? HTTP_STATUS_CODES[status] : undefined;
   if (name === 'AbortError' || e.code === 'ABORT_ERR') {
     return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
   }
   if (netCode) {
-    return fsError(netCode === 'UND_ERR_SOCKET' ? 'ECONNRESET' : netCode, {
-      ...ctx,
-      cause: err,
-      retryable: true,
-    });
+    return fsError(netCode, { ...ctx, cause: err, retryable: true });
   }
   const hit = byName ?? byStatus;
   if (hit) {
-    const detail = 'detail' in hit ? (hit as { detail?: string }).detail : undefined;
+    const detail = hit.detail;
     return fsError(hit.code, {
       ...ctx,
       cause: err,
-      retryable: hit.retryable ?? (status !== undefined && status >= 500),
+      retryable: hit.retryable ?? retryableStatus(status),
       detail: detail ? `${detail} [S3 ${name || status}]` : undefined,
     });
   }
   return fsError('EIO', {
     ...ctx,
     cause: err,
-    retryable: status !== undefined && status >= 500,
+    retryable: retryableStatus(status),
     detail: `S3 request failed${name ? `: ${name}` : ''}${status ? ` (HTTP ${status})` : ''}`,
   });
 }

@@ -346,23 +346,30 @@ async function main(): Promise<void> {
   log(
     `Azure benchmark: ${machine.cpuModel} × ${machine.cores}, ${machine.totalMemGiB} GiB, Node ${machine.node}`,
   );
-  const azurite = await startAzurite();
-  log(`azurite: ${azurite.endpoint} (pid ${azurite.pid})`);
-  try {
+  // A fresh in-memory azurite for every round: it frees the extents of deleted and overwritten
+  // blobs lazily, and at 4 GiB a few rounds would reach its memory-store limit (half the RAM).
+  let azurite: Azurite | undefined;
+  const fresh = async () => {
+    await azurite?.stop();
+    azurite = await startAzurite();
     const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
     const container = service.getContainerClient(CONTAINER);
     await container.createIfNotExists();
+    return { azurite, container };
+  };
+  try {
     const measurements: Measurement[] = [];
     for (const size of o.sizes) {
       for (let round = 1; round <= o.rounds; round++) {
+        const { azurite: server, container } = await fresh();
+        if (round === 1) log(`azurite: ${server.endpoint} (pid ${server.pid}), restarted every round`);
         for (const direction of o.directions) {
           // The order rotates each round so slow drift of the machine favours no target.
           for (const target of rotate(o.targets, round - 1)) {
-            measurements.push(await measure(azurite, container, o, round, target, direction, size));
+            measurements.push(await measure(server, container, o, round, target, direction, size));
           }
         }
       }
-      await container.getBlockBlobClient(`avfs-${size}`).deleteIfExists();
     }
     const summary = summarize(o, measurements);
     const root = repoRoot();
@@ -430,7 +437,7 @@ async function main(): Promise<void> {
     );
     if (failures.length) process.exitCode = 1;
   } finally {
-    await azurite.stop();
+    await azurite?.stop();
   }
 }
 

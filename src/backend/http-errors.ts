@@ -1,0 +1,62 @@
+/**
+ * What every HTTP-based flavor's error table shares: HTTP statuses and socket error codes → Node
+ * codes. Each flavor keeps its own table of service error names (`NoSuchKey`, `BlobNotFound`,
+ * `rateLimitExceeded`…) in front of this one; a status decides only where the service named
+ * nothing more specific.
+ */
+
+export interface CodeRow {
+  code: string;
+  retryable?: boolean;
+  detail?: string;
+}
+
+/** HTTP status → Node code. 5xx and 429 are retryable; 501 is a missing feature, not an outage. */
+export const HTTP_STATUS_CODES: Readonly<Record<number, CodeRow>> = {
+  400: { code: 'EINVAL' },
+  401: { code: 'EACCES' },
+  403: { code: 'EACCES' },
+  404: { code: 'ENOENT' },
+  408: { code: 'ETIMEDOUT', retryable: true },
+  409: { code: 'EEXIST' },
+  410: { code: 'ENOENT' },
+  412: { code: 'EEXIST' },
+  413: { code: 'EFBIG' },
+  416: { code: 'EINVAL' },
+  429: { code: 'EAGAIN', retryable: true },
+  500: { code: 'EAGAIN', retryable: true },
+  501: { code: 'ENOTSUP' },
+  502: { code: 'EAGAIN', retryable: true },
+  503: { code: 'EAGAIN', retryable: true },
+  504: { code: 'ETIMEDOUT', retryable: true },
+};
+
+/** Socket-level failures (Node, undici and stream codes): always retryable. */
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/**
+ * The Node code for a socket-level failure code, or undefined if `code` is not one. Transport
+ * spellings of a dropped connection (undici's `UND_ERR_SOCKET`, a premature stream close) read as
+ * `ECONNRESET`.
+ */
+export function networkErrorCode(code: unknown): string | undefined {
+  if (typeof code !== 'string' || !NETWORK_CODES.has(code)) return undefined;
+  return code === 'UND_ERR_SOCKET' || code === 'ERR_STREAM_PREMATURE_CLOSE' ? 'ECONNRESET' : code;
+}
+
+/** Whether a failed HTTP status is worth retrying when no table row says otherwise. */
+export function retryableStatus(status: number | undefined): boolean {
+  return status !== undefined && status >= 500 && status !== 501;
+}
