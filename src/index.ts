@@ -26,6 +26,7 @@ export type {
   Backend,
   ByteRange,
   Capabilities,
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectMeta,

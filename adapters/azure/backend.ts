@@ -34,6 +34,7 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectMeta,
@@ -173,6 +174,7 @@ export class AzureBackend implements Backend {
     this.capabilities = {
       directoryMarkers: true,
       conditionalCreate: true,
+      conditionalCopy: true,
       serverSideCopy: true,
       atomicRename: false,
       rangedReads: true,
@@ -495,7 +497,8 @@ export class AzureBackend implements Backend {
     await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
   }
 
-  async copy(from: string, to: string): Promise<void> {
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
+    const conditions = options.ifNoneMatch ? { conditions: { ifNoneMatch: '*' } } : {};
     const meta = await this.stat(from);
     if (!meta) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
     const ctx = { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) };
@@ -504,12 +507,12 @@ export class AzureBackend implements Backend {
     const threshold = Math.min(this.#opts.copyBlockThreshold ?? SYNC_COPY_LIMIT, SYNC_COPY_LIMIT);
     try {
       if (meta.size <= threshold) {
-        await dest.syncCopyFromURL(source);
+        await dest.syncCopyFromURL(source, conditions);
         return;
       }
       if (this.#blockFromUrl) {
         try {
-          await this.#copyByBlocks(source, dest, meta);
+          await this.#copyByBlocks(source, dest, meta, conditions);
           return;
         } catch (err) {
           if (!(statusOf(err) === 501 || azureCodeOf(err) === 'NotImplemented')) throw err;
@@ -517,7 +520,7 @@ export class AzureBackend implements Backend {
         }
       }
       // Put Block From URL is missing (azurite): an asynchronous server-side copy, polled.
-      const poller = await dest.beginCopyFromURL(source, { intervalInMs: 200 });
+      const poller = await dest.beginCopyFromURL(source, { intervalInMs: 200, ...conditions });
       const r = await poller.pollUntilDone();
       if (r.copyStatus && r.copyStatus !== 'success')
         throw fsError('EIO', { ...ctx, detail: `server-side copy ended as ${r.copyStatus}` });
@@ -527,7 +530,12 @@ export class AzureBackend implements Backend {
   }
 
   /** Put Block From URL in parallel, then one commit with the source's headers and metadata. */
-  async #copyByBlocks(source: string, dest: Az.BlockBlobClient, meta: ObjectMeta): Promise<void> {
+  async #copyByBlocks(
+    source: string,
+    dest: Az.BlockBlobClient,
+    meta: ObjectMeta,
+    conditions: { conditions?: { ifNoneMatch: string } },
+  ): Promise<void> {
     const size = meta.size;
     const blockSize = Math.max(
       this.#opts.copyBlockSize ?? 256 * MiB,
@@ -560,6 +568,7 @@ export class AzureBackend implements Backend {
     await dest.commitBlockList(ids, {
       blobHTTPHeaders: props.contentType ? { blobContentType: props.contentType } : undefined,
       metadata: props.metadata,
+      ...conditions,
     });
   }
 

@@ -28,6 +28,7 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectMeta,
@@ -247,6 +248,7 @@ export class GcsBackend implements Backend {
     this.capabilities = {
       directoryMarkers: true,
       conditionalCreate: true,
+      conditionalCopy: true,
       serverSideCopy: true,
       atomicRename: false,
       rangedReads: true,
@@ -413,13 +415,15 @@ export class GcsBackend implements Backend {
   }
 
   /** Server-side copy with `rewriteTo`, looping on `rewriteToken` until the server is done. */
-  async copy(from: string, to: string): Promise<void> {
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const src = this.#bucket.file(from);
     let token: string | undefined;
     try {
       for (let calls = 0; ; calls++) {
         const qs: Record<string, string | number> = {};
         if (token) qs.rewriteToken = token;
+        // Create-only: the destination must have no live generation when the rewrite commits.
+        if (options.ifNoneMatch) qs.ifGenerationMatch = 0;
         if (this.#opts.maxBytesRewrittenPerCall)
           qs.maxBytesRewrittenPerCall = this.#opts.maxBytesRewrittenPerCall;
         const [resp] = (await src.request({

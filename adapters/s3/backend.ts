@@ -17,6 +17,7 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectMeta,
@@ -55,6 +56,8 @@ export interface S3BackendOptions {
   trustedEndpoint?: boolean | undefined;
   /** The server enforces `If-None-Match: *` (AWS S3 and Ceph do; some emulators do not). */
   conditionalWrites?: boolean | undefined;
+  /** The server enforces If-None-Match on CopyObject (default: true on AWS). */
+  conditionalCopy?: boolean | undefined;
   /** The server implements UploadPartCopy (copies above 5 GiB). */
   uploadPartCopy?: boolean | undefined;
   /** SDK attempts per request (default 3). */
@@ -158,6 +161,7 @@ export class S3Backend implements Backend {
     this.capabilities = {
       directoryMarkers: true,
       conditionalCreate: options.conditionalWrites ?? isAws,
+      conditionalCopy: options.conditionalCopy ?? isAws,
       serverSideCopy: true,
       atomicRename: false,
       rangedReads: true,
@@ -450,13 +454,19 @@ export class S3Backend implements Backend {
     }
   }
 
-  async copy(from: string, to: string): Promise<void> {
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
+    const ifNoneMatch = options.ifNoneMatch === true;
     const meta = await this.stat(from);
     if (!meta) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
     const source = `${this.bucket}/${encodeKey(from)}`;
     if (meta.size <= (this.#opts.multipartCopyThreshold ?? COPY_LIMIT)) {
       await this.#send(
-        new this.#sdk.CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }),
+        new this.#sdk.CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: source,
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        }),
         'copyfile',
         from,
       );
@@ -464,7 +474,7 @@ export class S3Backend implements Backend {
     }
     if (this.#opts.uploadPartCopy === false) {
       // The server cannot copy parts: stream through the client with bounded memory.
-      const writer = await this.write(to, { sizeHint: meta.size });
+      const writer = await this.write(to, { sizeHint: meta.size, ifNoneMatch });
       try {
         for await (const c of await this.read(from)) await writer.write(c as Uint8Array);
         await writer.close();
@@ -474,10 +484,10 @@ export class S3Backend implements Backend {
       }
       return;
     }
-    await this.#multipartCopy(source, to, meta.size);
+    await this.#multipartCopy(source, to, meta.size, ifNoneMatch);
   }
 
-  async #multipartCopy(source: string, to: string, size: number): Promise<void> {
+  async #multipartCopy(source: string, to: string, size: number, ifNoneMatch: boolean): Promise<void> {
     const partSize = Math.max(this.#opts.copyPartSize ?? 512 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
     const init = await this.#send<S3.CreateMultipartUploadCommandOutput>(
       new this.#sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }),
@@ -509,6 +519,7 @@ export class S3Backend implements Backend {
           Key: to,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
         'copyfile',
         to,

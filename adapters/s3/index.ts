@@ -58,6 +58,10 @@ export const s3Flavor = defineFlavor({
       type: 'boolean',
       description: 'The server enforces If-None-Match: * (default: true on AWS)',
     },
+    conditionalCopy: {
+      type: 'boolean',
+      description: 'The server enforces If-None-Match on CopyObject (default: true on AWS)',
+    },
     uploadPartCopy: {
       type: 'boolean',
       description: 'The server supports UploadPartCopy (copies over 5 GiB)',

@@ -498,11 +498,12 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
   }
 
   /**
-   * Copies one object. `createOnly` (where the server enforces conditional writes) streams it
-   * through a create-only write, since `Backend.copy` always overwrites.
+   * Copies one object. `createOnly` (where the server enforces conditional writes) is a
+   * create-only server-side copy where the backend has one, else a create-only streamed write.
    */
   async function copyObject(from: string, to: string, createOnly = false): Promise<void> {
     if (caps.serverSideCopy && !createOnly) return backend.copy(from, to);
+    if (caps.serverSideCopy && caps.conditionalCopy) return backend.copy(from, to, { ifNoneMatch: true });
     const meta = await backend.stat(from);
     const writer = await backend.write(to, { sizeHint: meta?.size, ifNoneMatch: createOnly });
     await writeAll(writer, (await backend.read(from)) as AsyncIterable<Uint8Array>);

@@ -10,6 +10,7 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectMeta,
@@ -47,6 +48,7 @@ export class MemoryBackend implements Backend {
     this.capabilities = {
       directoryMarkers: true,
       conditionalCreate: true,
+      conditionalCopy: true,
       serverSideCopy: true,
       atomicRename: false,
       rangedReads: true,
@@ -184,9 +186,11 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  async copy(from: string, to: string): Promise<void> {
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const obj = this.#objects.get(from);
     if (!obj) throw fsError('ENOENT', { syscall: 'copyfile', path: from, dest: to });
+    if (options.ifNoneMatch && this.#objects.has(to))
+      throw fsError('EEXIST', { syscall: 'copyfile', path: from, dest: to });
     this.#put(to, obj.data);
   }
 }

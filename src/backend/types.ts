@@ -59,6 +59,11 @@ export interface ObjectWriter {
   abort(reason?: unknown): Promise<void>;
 }
 
+export interface CopyOptions {
+  /** Create-only: fail with EEXIST if the destination exists when the copy commits. */
+  ifNoneMatch?: boolean | undefined;
+}
+
 export interface ListOptions {
   /** `'/'` lists one level: keys directly under the prefix, and common prefixes. */
   delimiter?: '/' | undefined;
@@ -84,6 +89,8 @@ export interface Capabilities {
   conditionalCreate: boolean;
   /** `copy` is done by the server without moving bytes through the client. */
   serverSideCopy: boolean;
+  /** `copy` honours `ifNoneMatch` on the server (a create-only copy races no other writer). */
+  conditionalCopy?: boolean | undefined;
   /** `rename` exists and is atomic for a single object. */
   atomicRename: boolean;
   /** `read` honours a byte range. */
@@ -140,8 +147,10 @@ export interface Backend {
    * Copies one object.
    * - Server-side where `capabilities.serverSideCopy`.
    * - Rejects with ENOENT when the source is missing; overwrites the destination.
+   * - With `ifNoneMatch` (only asked where `capabilities.conditionalCopy`), rejects with EEXIST
+   *   and leaves the destination as it was if it exists when the copy commits.
    */
-  copy(from: string, to: string): Promise<void>;
+  copy(from: string, to: string, options?: CopyOptions): Promise<void>;
 
   /** Atomic single-object rename, where `capabilities.atomicRename`. Overwrites the destination. */
   rename?(from: string, to: string): Promise<void>;

@@ -13,7 +13,7 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { azureFlavor, type AzureBackendOptions } from '../../adapters/azure/index.js';
+import { azureFlavor, createAzureBackend, type AzureBackendOptions } from '../../adapters/azure/index.js';
 import { mapAzureError } from '../../adapters/azure/errors.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
@@ -427,6 +427,31 @@ describe('azure [azurite]', () => {
     expect(sha(await readAll(r.fs, r.uri('copy-dst.bin')))).toBe(sha(data));
     const props = await r.raw.getBlockBlobClient('copy-dst.bin').getProperties();
     expect(props.metadata?.avfscrc32).toMatch(/^[0-9a-f]+$/);
+  });
+
+  it('a create-only copy is enforced by the server (If-None-Match: *), small and large', async () => {
+    const backend = await createAzureBackend({
+      container: r.container,
+      endpoint: `${azurite.endpoint}`,
+      accountName: azurite.accountName,
+      accountKey: azurite.accountKey,
+      copyBlockThreshold: 2 * MiB,
+    });
+    expect(backend.capabilities.conditionalCopy).toBe(true);
+    for (const size of [1000, 3 * MiB]) {
+      const src = `cc-src-${size}`;
+      await r.raw.getBlockBlobClient(src).uploadData(payload(size, 5));
+      await r.raw.getBlockBlobClient(`cc-dst-${size}`).uploadData(Buffer.from('dst was here'));
+      // No pre-check here: only the server's condition can refuse it.
+      await expect(backend.copy(src, `cc-dst-${size}`, { ifNoneMatch: true })).rejects.toMatchObject({
+        code: 'EEXIST',
+      });
+      const kept = await r.raw.getBlockBlobClient(`cc-dst-${size}`).downloadToBuffer();
+      expect(kept.toString()).toBe('dst was here');
+      await backend.copy(src, `cc-new-${size}`, { ifNoneMatch: true });
+      const copied = await r.raw.getBlockBlobClient(`cc-new-${size}`).downloadToBuffer();
+      expect(sha(copied)).toBe(sha(payload(size, 5)));
+    }
   });
 
   it('copies above the threshold try Put Block From URL, then fall back to a server-side Copy Blob', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import type { S3Server } from '../emulators/s3-server.js';
-import { avfs, buildCli, tempDir, type RunResult } from './helpers.js';
+import { avfs, buildCli, tempDir, type RunResult, BUILD_TIMEOUT_MS } from './helpers.js';
 
 const CANARY = `canary-ENV-${randomBytes(12).toString('hex')}`;
 const LITERAL = `canary-LIT-${randomBytes(12).toString('hex')}`;
@@ -184,7 +184,7 @@ beforeAll(async () => {
   for (const f of await filesUnder(tmp))
     if ((await readFile(f, 'latin1')).includes(LITERAL)) literalHolders.push(f);
   expect((await go('store', 'delete', 'lit')).code).toBe(0);
-}, 120_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(async () => {
   await server?.stop();

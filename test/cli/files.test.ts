@@ -9,7 +9,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avfs, avfsBytes, buildCli, MAIN, ndjson, sha256, snapshot, tempDir } from './helpers.js';
+import {
+  avfs,
+  avfsBytes,
+  buildCli,
+  MAIN,
+  ndjson,
+  sha256,
+  snapshot,
+  tempDir,
+  BUILD_TIMEOUT_MS,
+} from './helpers.js';
 
 let tmp: string;
 let cfg: string;
@@ -39,7 +49,7 @@ beforeAll(async () => {
     expect(r.code).toBe(0);
   }
   expect((await run('store', 'register', 'm', '--flavor', 'memory', '--path', 'mem://scratch')).code).toBe(0);
-});
+}, BUILD_TIMEOUT_MS);
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });

@@ -51,14 +51,23 @@ function exec(cmd: string, args: string[]): Promise<{ code: number; out: string 
 }
 
 /** Builds the CLI unless the sources are unchanged since the last build. */
+/**
+ * A hook that builds the CLI waits this long: on a loaded 2-core machine a cold build and the lock
+ * wait of a second test file can take longer than the default hook timeout.
+ */
+export const BUILD_TIMEOUT_MS = 240_000;
+
 export async function buildCli(): Promise<void> {
   const want = sourceStamp();
   const deadline = Date.now() + 180_000;
   for (;;) {
     if ((await readFile(STAMP, 'utf8').catch(() => '')) === want && existsSync(MAIN)) return;
+    // The lock's parent (node_modules/.cache) does not exist on a fresh clone.
+    await mkdir(path.dirname(LOCK), { recursive: true });
     try {
       await mkdir(LOCK, { recursive: false });
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another test file is building; a lock older than two minutes was left by a killed run.
       const age =
         Date.now() -
@@ -74,11 +83,17 @@ export async function buildCli(): Promise<void> {
       if ((await readFile(STAMP, 'utf8').catch(() => '')) === want && existsSync(MAIN)) return;
       await rm(BUILD, { recursive: true, force: true });
       const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-      const r = await exec(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', BUILD]);
-      // tsc emits despite type errors; errors in files other engineers are editing right now must not
-      // block these tests, but an error in the CLI or the store code does.
-      const ours = r.out.split('\n').filter((l) => /^(src|examples)\//.test(l));
-      if (!existsSync(MAIN) || ours.length) throw new Error(`building the CLI failed:\n${r.out}`);
+      // Emit only (`--noCheck`): `npm run typecheck` checks types; here only the JavaScript is
+      // needed, and a checked build takes tens of seconds on a loaded 2-core machine.
+      const r = await exec(process.execPath, [
+        tsc,
+        '-p',
+        'tsconfig.build.json',
+        '--outDir',
+        BUILD,
+        '--noCheck',
+      ]);
+      if (!existsSync(MAIN) || r.out.trim()) throw new Error(`building the CLI failed:\n${r.out}`);
       // Outside the package's directory tree Node would not see "type": "module".
       await writeFile(path.join(BUILD, 'package.json'), '{ "type": "module" }\n');
       await writeFile(STAMP, want);

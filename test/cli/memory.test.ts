@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import type { S3Server } from '../emulators/s3-server.js';
-import { avfs, buildCli, tempDir } from './helpers.js';
+import { avfs, buildCli, tempDir, BUILD_TIMEOUT_MS } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -77,7 +77,7 @@ beforeAll(async () => {
     (await avfs(cfg, ['store', 'register', 'b', '--flavor', 's3', '--path', 's3://rss/p', ...s3])).code,
   ).toBe(0);
   await writeFile(path.join(tmp, 'small.txt'), 'x');
-}, 120_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(async () => {
   await server?.stop();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import type { S3Server } from '../emulators/s3-server.js';
-import { avfs, avfsBytes, buildCli, ndjson, sha256, snapshot, tempDir } from './helpers.js';
+import { avfs, avfsBytes, buildCli, ndjson, sha256, snapshot, tempDir, BUILD_TIMEOUT_MS } from './helpers.js';
 
 let server: S3Server;
 let tmp: string;
@@ -51,7 +51,7 @@ beforeAll(async () => {
   );
   expect(r).toMatchObject({ code: 0, stderr: '' });
   expect((await run('store', 'register', 'loc', '--flavor', 'local', '--path', local)).code).toBe(0);
-});
+}, BUILD_TIMEOUT_MS);
 afterAll(async () => {
   await server?.stop();
   await rm(tmp, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { avfs, BUILD, buildCli, sha256, snapshot, tempDir } from './helpers.js';
+import { avfs, BUILD, buildCli, sha256, snapshot, tempDir, BUILD_TIMEOUT_MS } from './helpers.js';
 
 let tmp: string;
 let cfg: string;
@@ -16,7 +16,7 @@ let n = 0;
 beforeAll(async () => {
   await buildCli();
   tmp = await tempDir('stores');
-});
+}, BUILD_TIMEOUT_MS);
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });

@@ -10,7 +10,13 @@ import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gcsFlavor, mapGcsError, GcsHttpError, type GcsBackendOptions } from '../../adapters/gcs/index.js';
+import {
+  createGcsBackend,
+  gcsFlavor,
+  mapGcsError,
+  GcsHttpError,
+  type GcsBackendOptions,
+} from '../../adapters/gcs/index.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import {
@@ -425,6 +431,22 @@ describe('gcs flavor [emulator]', () => {
     expect(rewrites.slice(1).every((x) => x.query.rewriteToken !== undefined)).toBe(true);
     expect(l.filter(isMedia).length).toBe(0);
     expect(sha(await rawBytes(r.bucket, 'copy-dst.bin'))).toBe(sha(data));
+  });
+
+  it('a create-only copy is enforced by the server (rewrite with ifGenerationMatch=0)', async () => {
+    const bucket = `t-${randomUUID().slice(0, 8)}`;
+    await raw.createBucket(bucket);
+    const backend = await createGcsBackend({ bucket, apiEndpoint: emu.endpoint, projectId: emu.projectId });
+    expect(backend.capabilities.conditionalCopy).toBe(true);
+    await raw.bucket(bucket).file('a').save('from a');
+    await raw.bucket(bucket).file('b').save('b was here');
+    // No pre-check here: only the server's precondition can refuse it.
+    await expect(backend.copy('a', 'b', { ifNoneMatch: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    expect((await raw.bucket(bucket).file('b').download())[0].toString()).toBe('b was here');
+    await backend.copy('a', 'c', { ifNoneMatch: true });
+    expect((await raw.bucket(bucket).file('c').download())[0].toString()).toBe('from a');
+    await backend.copy('a', 'b'); // without it, copy overwrites
+    expect((await raw.bucket(bucket).file('b').download())[0].toString()).toBe('from a');
   });
 
   it('keys with spaces, unicode, +, %, # and = round-trip and list verbatim', async () => {

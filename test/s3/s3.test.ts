@@ -14,7 +14,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
+import { createS3Backend, s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
 import { mapS3Error } from '../../adapters/s3/errors.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
@@ -385,6 +385,28 @@ for (const entry of servers) {
       await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: 'race.txt', Body: 'theirs' }));
       await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
       expect(await r.fs.promises.readFile(r.uri('race.txt'), 'utf8')).toBe('theirs');
+    });
+
+    it('CopyObject If-None-Match is not enforced here, so a custom endpoint defaults to conditionalCopy: false', async () => {
+      // AWS refuses a CopyObject with If-None-Match: * onto an existing key (412); fauxqs and
+      // radosgw 16.2 overwrite. Hence the default: server-side create-only copies only on AWS;
+      // elsewhere a create-only copy is a create-only streamed write (or a pre-checked copy).
+      const defaults = await createS3Backend({ ...s3FlavorOptions(server), bucket: r.bucket });
+      expect(defaults.capabilities.conditionalCopy).toBe(false);
+      await defaults.close();
+      const forced = await createS3Backend({
+        ...s3FlavorOptions(server),
+        bucket: r.bucket,
+        conditionalCopy: true,
+      });
+      try {
+        await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: 'cc-a', Body: 'from a' }));
+        await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: 'cc-b', Body: 'b was here' }));
+        await forced.copy('cc-a', 'cc-b', { ifNoneMatch: true });
+        expect(await r.fs.promises.readFile(r.uri('cc-b'), 'utf8')).toBe('from a');
+      } finally {
+        await forced.close();
+      }
     });
 
     it('errors name the URI and never contain the secret key', async () => {

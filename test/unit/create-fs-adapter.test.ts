@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createFsAdapter, mapLimit } from '../../src/backend/create-fs-adapter.js';
 import { MemoryBackend, type MemoryBackendOptions } from '../../src/backend/memory-backend.js';
-import type { WriteOptions } from '../../src/backend/types.js';
+import type { CopyOptions, WriteOptions } from '../../src/backend/types.js';
 import { fsError } from '../../src/core/errors.js';
 import { rejection } from './helpers.js';
 
@@ -188,20 +188,25 @@ function racedBackend(key: string, options: MemoryBackendOptions = {}) {
     return write(k, o);
   };
   const copy = backend.copy.bind(backend);
-  backend.copy = async (from, to) => {
+  const copies: { to: string; options: CopyOptions | undefined }[] = [];
+  backend.copy = async (from, to, o) => {
+    copies.push({ to, options: o });
     await race(to);
-    return copy(from, to);
+    return copy(from, to, o);
   };
-  return { backend, seen, fs: createFsAdapter(backend) };
+  return { backend, seen, copies, fs: createFsAdapter(backend) };
 }
 
 describe('create-only writes on an object store', () => {
   it.each([true, false])(
     'copyFile with COPYFILE_EXCL does not overwrite a racing writer (serverSideCopy: %s)',
     async (serverSideCopy) => {
-      const { backend, fs } = racedBackend('dst', { capabilities: { serverSideCopy } });
+      const { backend, fs, copies, seen } = racedBackend('dst', { capabilities: { serverSideCopy } });
       await put(backend, 'src', 'mine');
       const err = await rejection(fs.promises.copyFile('/src', '/dst', constants.COPYFILE_EXCL));
+      // Server-side where the backend can copy create-only; otherwise a create-only streamed write.
+      if (serverSideCopy) expect(copies).toEqual([{ to: 'dst', options: { ifNoneMatch: true } }]);
+      else expect(seen.find((w) => w.key === 'dst')?.options?.ifNoneMatch).toBe(true);
       expect(err.code).toBe('EEXIST');
       expect(err.syscall).toBe('copyfile');
       expect(err.path).toBe('/src');
