@@ -684,9 +684,15 @@ export class GcsBackend implements Backend {
             s.suspect = false;
           }
           while (!s.final && s.confirmed < end) {
+            // The server holding fewer bytes than the chunks before this one were confirmed at
+            // means it lost data we no longer have: fail clearly instead of sending a gap.
+            if (s.confirmed < start)
+              throw fsError('EIO', {
+                syscall: 'write',
+                path,
+                detail: `the resumable session went back to offset ${s.confirmed} (this chunk starts at ${start})`,
+              });
             const from = Math.max(start, s.confirmed);
-            if (from < start)
-              throw fsError('EIO', { syscall: 'write', path, detail: 'resumable offset went back' });
             const r = await this.#call(
               'PUT',
               new URL(s.uri),

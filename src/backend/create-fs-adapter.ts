@@ -125,18 +125,6 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     await w.close();
   }
 
-  async function deleteKeys(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += caps.maxDeleteBatch) {
-      await backend.delete(keys.slice(i, i + caps.maxDeleteBatch));
-    }
-  }
-
-  async function allUnder(prefix: string): Promise<ObjectMeta[]> {
-    const out: ObjectMeta[] = [];
-    for await (const page of backend.list(prefix)) out.push(...page.objects);
-    return out;
-  }
-
   /** The objects under a prefix, one listing page at a time. */
   async function* objectsUnder(prefix: string): AsyncGenerator<ObjectMeta> {
     for await (const page of backend.list(prefix)) yield* page.objects;
@@ -491,8 +479,17 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
       if (!o.recursive) {
         throw rmDirectoryError(t.display);
       }
-      const keys = (await allUnder(dirPrefix(t.key))).map((m) => m.key);
-      await deleteKeys(keys);
+      // Deleted a batch at a time as the listing pages in: memory holds one batch, whatever the
+      // number of keys (token-paged listings are not disturbed by deleting what they returned).
+      let batch: string[] = [];
+      for await (const m of objectsUnder(dirPrefix(t.key))) {
+        batch.push(m.key);
+        if (batch.length >= caps.maxDeleteBatch) {
+          await backend.delete(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await backend.delete(batch);
     }
     await keepDir(parentKey(t.key));
   }

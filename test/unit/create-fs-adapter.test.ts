@@ -309,3 +309,39 @@ describe('appendFile on an object store', () => {
     expect(deliveredAtFirstWrite).toBeLessThan(old.length / 2);
   });
 });
+
+describe('rm -r on an object store', () => {
+  it('deletes batch by batch while the listing pages in, never holding every key', async () => {
+    const backend = new MemoryBackend({ pageSize: 20, capabilities: { maxDeleteBatch: 25 } });
+    const fs = createFsAdapter(backend);
+    await fs.promises.mkdir('/big/sub', { recursive: true });
+    for (let i = 0; i < 230; i++) await put(backend, `big/sub/k${String(i).padStart(3, '0')}`, 'x');
+    await put(backend, 'big-sibling', 'stay');
+    const events: string[] = [];
+    const list = backend.list.bind(backend);
+    backend.list = (prefix, options) => {
+      const pages = list(prefix, options);
+      return (async function* () {
+        for await (const page of pages) {
+          events.push(`page:${page.objects.length}`);
+          yield page;
+        }
+      })();
+    };
+    const del = backend.delete.bind(backend);
+    backend.delete = async (keys) => {
+      events.push(`delete:${keys.length}`);
+      return del(keys);
+    };
+    await fs.promises.rm('/big', { recursive: true });
+    const deletes = events.filter((e) => e.startsWith('delete:')).map((e) => Number(e.slice(7)));
+    // Markers big/, big/sub/ and 230 keys: 232 objects in batches of at most 25.
+    expect(deletes.reduce((a, b) => a + b, 0)).toBe(232);
+    expect(Math.max(...deletes)).toBeLessThanOrEqual(25);
+    // The first delete happened before the listing was done.
+    const firstDelete = events.findIndex((e) => e.startsWith('delete:'));
+    const lastPage = events.map((e) => e.startsWith('page:')).lastIndexOf(true);
+    expect(firstDelete).toBeLessThan(lastPage);
+    expect(await fs.promises.readdir('/')).toEqual(['big-sibling']);
+  });
+});
