@@ -29,7 +29,7 @@ import { registerSecret } from '../../src/core/secrets.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import { crc32 } from '../../src/core/crc32.js';
-import { orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -64,6 +64,11 @@ export interface AzureBackendOptions {
   readPartSize?: number | undefined;
   /** Ranges fetched at once for large reads (default 4). */
   readConcurrency?: number | undefined;
+  /**
+   * Reads start as one open-ended GET; if it delivers less than this many bytes per second, the
+   * rest is fetched as parallel ranged GETs (default 256 MiB/s; 0: always parallel ranges).
+   */
+  readParallelBelow?: number | undefined;
   /**
    * `crc32` (default): the whole object's CRC32 is stored as metadata and checked on full reads.
    * `off`: none.
@@ -253,11 +258,18 @@ export class AzureBackend implements Backend {
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const readPart = this.#opts.readPartSize ?? 16 * MiB;
     const from = range?.start ?? 0;
-    const headEnd = range?.end !== undefined ? Math.min(range.end, from + readPart - 1) : from + readPart - 1;
+    // One open-ended download first; parallel ranges only if it proves slow (see ranged-read.ts).
+    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
+    const adaptive = minRate > 0;
+    const headEnd = adaptive
+      ? range?.end
+      : range?.end !== undefined
+        ? Math.min(range.end, from + readPart - 1)
+        : from + readPart - 1;
     const blob = this.#blob(key);
     let first: Az.BlobDownloadResponseParsed;
     try {
-      first = await blob.download(from, headEnd - from + 1);
+      first = await blob.download(from, headEnd === undefined ? undefined : headEnd - from + 1);
     } catch (err) {
       if (statusOf(err) === 416) {
         // At or past the end (or an empty blob): nothing to read, if the blob exists.
@@ -285,7 +297,8 @@ export class AzureBackend implements Backend {
       to: last,
       partSize: readPart,
       concurrency: this.#opts.readConcurrency ?? 4,
-      head: { body, end: Math.min(headEnd, last) },
+      head: { body, end: headEnd === undefined ? last : Math.min(headEnd, last) },
+      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
       verify,
       path: this.#path(key),
       fetch: async (start, end, signal) => {

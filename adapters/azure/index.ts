@@ -62,6 +62,11 @@ export const azureFlavor = defineFlavor({
     concurrency: { type: 'number', description: 'Blocks staged at once (default 4)' },
     readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 16 MiB)' },
     readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    readParallelBelow: {
+      type: 'number',
+      description:
+        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
+    },
     checksum: {
       type: 'string',
       description: "'crc32' (default; stored as metadata, checked on full reads) or 'off'",

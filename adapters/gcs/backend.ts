@@ -23,7 +23,7 @@ import type * as Gcs from '@google-cloud/storage';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, md5Verifier, type Verify } from '../../src/backend/verify.js';
-import { orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -62,6 +62,11 @@ export interface GcsBackendOptions {
   readPartSize?: number | undefined;
   /** Ranges fetched at once for large reads (default 4). */
   readConcurrency?: number | undefined;
+  /**
+   * Reads start as one open-ended GET; if it delivers less than this many bytes per second, the
+   * rest is fetched as parallel ranged GETs (default 256 MiB/s; 0: always parallel ranges).
+   */
+  readParallelBelow?: number | undefined;
   /** Objects per list request (default 1000, the GCS maximum). */
   listPageSize?: number | undefined;
   /** Attempts per chunk (and per finalize) for retryable errors (default 5). */
@@ -451,14 +456,14 @@ export class GcsBackend implements Backend {
   async #media(
     key: string,
     start: number,
-    end: number,
+    end: number | undefined,
     signal?: AbortSignal,
     generation?: string,
   ): Promise<IncomingMessage> {
     return this.#request(
       'GET',
       this.#objectUrl(key, { alt: 'media', ...(generation ? { generation } : {}) }),
-      { Range: `bytes=${start}-${end}`, 'Accept-Encoding': 'identity' },
+      { Range: `bytes=${start}-${end ?? ''}`, 'Accept-Encoding': 'identity' },
       undefined,
       signal,
     );
@@ -467,7 +472,14 @@ export class GcsBackend implements Backend {
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const readPart = this.#opts.readPartSize ?? 8 * MiB;
     const from = range?.start ?? 0;
-    const headEnd = range?.end !== undefined ? Math.min(range.end, from + readPart - 1) : from + readPart - 1;
+    // One open-ended GET first; parallel ranges only if it proves slow (see ranged-read.ts).
+    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
+    const adaptive = minRate > 0;
+    const headEnd = adaptive
+      ? range?.end
+      : range?.end !== undefined
+        ? Math.min(range.end, from + readPart - 1)
+        : from + readPart - 1;
     const path = this.#path(key);
     const empty = (): Readable => Readable.from([], { objectMode: false });
     if (range?.end !== undefined && range.end < from) {
@@ -496,7 +508,10 @@ export class GcsBackend implements Backend {
     // A 200 is the whole object from byte 0. Without a length (a transcoded or chunked reply) or
     // longer than the head range, it cannot stand in for the head: an error, never an empty or
     // unbounded read.
-    if (status === 200 && (from > 0 || length === undefined || total - 1 > headEnd)) {
+    if (
+      status === 200 &&
+      (from > 0 || length === undefined || (headEnd !== undefined && total - 1 > headEnd))
+    ) {
       first.destroy();
       throw fsError('EIO', { syscall: 'read', path, detail: 'the server ignored the byte range' });
     }
@@ -516,7 +531,8 @@ export class GcsBackend implements Backend {
       to: last,
       partSize: readPart,
       concurrency: this.#opts.readConcurrency ?? 4,
-      head: { body: first, end: Math.min(headEnd, last) },
+      head: { body: first, end: headEnd === undefined ? last : Math.min(headEnd, last) },
+      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
       verify,
       path,
       fetch: async (start, end, signal) => {

@@ -83,6 +83,11 @@ export const gcsFlavor = defineFlavor({
     validation: { type: 'string', description: "'crc32c' (default), 'md5' or 'off'" },
     readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 8 MiB)' },
     readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    readParallelBelow: {
+      type: 'number',
+      description:
+        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
+    },
     listPageSize: { type: 'number', description: 'Objects per list request (default 1000)' },
     attempts: { type: 'number', description: 'Attempts per upload chunk for retryable errors (default 5)' },
     maxBytesRewrittenPerCall: {

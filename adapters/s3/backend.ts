@@ -11,7 +11,7 @@ import type * as S3 from '@aws-sdk/client-s3';
 import { crc32 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
-import { orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import type {
   Backend,
@@ -70,6 +70,11 @@ export interface S3BackendOptions {
   multipartCopyThreshold?: number | undefined;
   /** Part size for UploadPartCopy (default 512 MiB, grown to fit 10,000 parts). */
   copyPartSize?: number | undefined;
+  /**
+   * Reads start as one open-ended GET; if it delivers less than this many bytes per second, the
+   * rest is fetched as parallel ranged GETs (default 256 MiB/s; 0: always parallel ranges).
+   */
+  readParallelBelow?: number | undefined;
 }
 
 type Sdk = typeof S3;
@@ -206,7 +211,14 @@ export class S3Backend implements Backend {
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const readPart = this.#opts.readPartSize ?? 16 * MiB;
     const from = range?.start ?? 0;
-    const headEnd = range?.end !== undefined ? Math.min(range.end, from + readPart - 1) : from + readPart - 1;
+    // One open-ended GET first; parallel ranges only if it proves slow (see ranged-read.ts).
+    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
+    const adaptive = minRate > 0;
+    const headEnd = adaptive
+      ? range?.end
+      : range?.end !== undefined
+        ? Math.min(range.end, from + readPart - 1)
+        : from + readPart - 1;
     // S3 returns no checksum on a ranged GET: a full read asks for the whole-object CRC32 with a
     // HEAD, sent alongside the first GET (only where the server keeps checksums: mode crc32).
     const checksumHead =
@@ -218,7 +230,11 @@ export class S3Backend implements Backend {
     let first: S3.GetObjectCommandOutput;
     try {
       first = await this.#client.send(
-        new this.#sdk.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${from}-${headEnd}` }),
+        new this.#sdk.GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: `bytes=${from}-${headEnd ?? ''}`,
+        }),
       );
     } catch (err) {
       if (statusOf(err) === 416) {
@@ -231,7 +247,7 @@ export class S3Backend implements Backend {
     const total = totalFromContentRange(first.ContentRange) ?? (first.ContentLength ?? 0) + from;
     const last = range?.end !== undefined ? Math.min(range.end, total - 1) : total - 1;
     const body = first.Body as unknown as AsyncIterable<Uint8Array>;
-    const firstEnd = Math.min(headEnd, last);
+    const firstEnd = headEnd === undefined ? last : Math.min(headEnd, last);
     let verify: Verify | undefined;
     if (!range && this.#crcMeta) {
       const head = await checksumHead;
@@ -252,6 +268,7 @@ export class S3Backend implements Backend {
       partSize: readPart,
       concurrency: this.#opts.readConcurrency ?? 4,
       head: { body, end: firstEnd },
+      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
       verify,
       path: this.#path(key),
       fetch: async (start, end, signal) => {

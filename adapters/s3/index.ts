@@ -50,6 +50,11 @@ export const s3Flavor = defineFlavor({
     concurrency: { type: 'number', description: 'Parts uploaded at once (default 4)' },
     readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 16 MiB)' },
     readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    readParallelBelow: {
+      type: 'number',
+      description:
+        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
+    },
     trustedEndpoint: {
       type: 'boolean',
       description: 'Skip payload signing over plain HTTP (trusted loopback emulators)',

@@ -20,6 +20,12 @@
 import { Readable } from 'node:stream';
 import { fsError } from '../core/errors.js';
 
+/**
+ * The default single-stream rate above which a read stays one stream (`adaptive`): loopback and
+ * LAN servers deliver more; a cloud store's single connection usually less, and goes parallel.
+ */
+export const DEFAULT_PARALLEL_BELOW = 256 * 1024 * 1024;
+
 export type RangeFetch = (
   start: number,
   end: number,
@@ -36,6 +42,14 @@ export interface OrderedRangeOptions {
   fetch: RangeFetch;
   /** Bytes `[from, headEnd]` already being streamed (the request that discovered the size). */
   head?: { body: AsyncIterable<Uint8Array>; end: number } | undefined;
+  /**
+   * One stream first, parallel ranges only if it is slow. With this the head must cover the whole
+   * read (`head.end === to`, an open-ended request). Once the head has delivered `probeBytes`
+   * (default min(partSize, 8 MiB)), its rate decides: at `minBytesPerSecond` or faster it carries
+   * the whole read alone, with backpressure (on a fast link parallel ranges only add requests and
+   * buffering); slower, it is cut one part further on and ranges from there run in parallel.
+   */
+  adaptive?: { minBytesPerSecond: number; probeBytes?: number | undefined } | undefined;
   /** Called for every chunk in order, then with `done` at the end; may throw to fail the stream. */
   verify?: ((chunk: Uint8Array | undefined) => void) | undefined;
   /** Shown in errors. */
@@ -57,6 +71,12 @@ interface Range {
   what: string;
   /** Its body is being read. */
   flowing?: boolean;
+  /** An open-ended head cut at a split point: bytes past `expected` are dropped, not an error. */
+  cut?: boolean;
+  /** Bytes received and not yet delivered; the body is paused above a part (open-ended head). */
+  buffered: number;
+  paused?: boolean;
+  pausable?: boolean;
 }
 
 type Flowing = Readable & AsyncIterable<Uint8Array>;
@@ -70,6 +90,15 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
   const { partSize, to, path } = opts;
   const concurrency = Math.max(1, opts.concurrency);
   let next = opts.head ? opts.head.end + 1 : opts.from;
+  const adaptive =
+    opts.adaptive && opts.head && opts.head.end >= to
+      ? {
+          minRate: opts.adaptive.minBytesPerSecond,
+          probe: Math.max(1, opts.adaptive.probeBytes ?? Math.min(partSize, 8 * 1024 * 1024)),
+          decided: false,
+          firstByteAt: 0,
+        }
+      : undefined;
   const queue: Range[] = [];
   /** `read` found the front range empty and waits for its next chunk. */
   let waiting = false;
@@ -99,10 +128,7 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     };
     if (isReadable(body)) {
       body.on('data', (c: Uint8Array) => {
-        if (overrun(range, c)) return void body.destroy();
-        range.chunks.push(c);
-        range.got += c.length;
-        if (range === queue[0]) wake();
+        if (!take(range, c)) body.destroy();
       });
       body.once('end', () => end());
       body.on('error', (err) => end(err));
@@ -114,10 +140,7 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     void (async () => {
       try {
         for await (const c of body) {
-          if (overrun(range, c)) break; // leaving the loop ends the body
-          range.chunks.push(c);
-          range.got += c.length;
-          if (range === queue[0]) wake();
+          if (!take(range, c)) break; // leaving the loop ends the body
         }
         end();
       } catch (err) {
@@ -142,13 +165,70 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     return true;
   };
 
+  /**
+   * Takes a chunk from a body; false when the body must stop (an overrun, or a cut head that
+   * reached its cut).
+   */
+  const take = (range: Range, c: Uint8Array): boolean => {
+    let chunk = c;
+    if (range.got + c.length > range.expected) {
+      if (!range.cut) {
+        overrun(range, c);
+        return false;
+      }
+      chunk = c.subarray(0, range.expected - range.got);
+    }
+    if (chunk.length > 0) {
+      range.chunks.push(chunk);
+      range.got += chunk.length;
+      range.buffered += chunk.length;
+    }
+    if (range.cut && range.got === range.expected) {
+      range.done = true;
+      if (range === queue[0]) wake();
+      return false;
+    }
+    if (adaptive && !adaptive.decided && range === headRange) decide(range);
+    if (range.pausable && !range.paused && range.buffered > partSize && isReadable(range.body)) {
+      range.paused = true;
+      range.body.pause();
+    }
+    if (range === queue[0]) wake();
+    return true;
+  };
+
+  /** The adaptive head's probe: keep one stream if it is fast, else cut it and go parallel. */
+  const decide = (range: Range): void => {
+    const now = performance.now();
+    if (adaptive!.firstByteAt === 0) adaptive!.firstByteAt = now;
+    if (range.got < adaptive!.probe && range.got < range.expected) return;
+    adaptive!.decided = true;
+    const seconds = Math.max(1e-6, (now - adaptive!.firstByteAt) / 1000);
+    if (range.got / seconds >= adaptive!.minRate) return;
+    const cutAt = opts.from + range.got + partSize - 1;
+    if (cutAt >= to) return;
+    range.expected = cutAt - opts.from + 1;
+    range.cut = true;
+    next = cutAt + 1;
+    for (let i = 0; i < concurrency; i++) launch();
+  };
+
   const arrived = (range: Range, body: AsyncIterable<Uint8Array>): void => {
     range.body = body;
     consume(range);
   };
 
   const newRange = (expected: number, what: string): Range => {
-    const range: Range = { chunks: [], next: 0, got: 0, expected, done: false, error: undefined, what };
+    const range: Range = {
+      chunks: [],
+      next: 0,
+      got: 0,
+      expected,
+      done: false,
+      error: undefined,
+      what,
+      buffered: 0,
+    };
     queue.push(range);
     return range;
   };
@@ -190,6 +270,11 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
         if (range.next < range.chunks.length) {
           const c = range.chunks[range.next]!;
           range.chunks[range.next++] = EMPTY; // let it be collected once delivered
+          range.buffered -= c.length;
+          if (range.paused && range.buffered <= partSize / 2 && isReadable(range.body)) {
+            range.paused = false;
+            range.body.resume();
+          }
           if (range.next === range.chunks.length) {
             range.chunks.length = 0;
             range.next = 0;
@@ -234,7 +319,12 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     },
   });
 
-  if (opts.head) arrived(newRange(opts.head.end - opts.from + 1, ''), opts.head.body);
+  let headRange: Range | undefined;
+  if (opts.head) {
+    headRange = newRange(opts.head.end - opts.from + 1, '');
+    headRange.pausable = adaptive !== undefined;
+    arrived(headRange, opts.head.body);
+  }
   // While the head streams, the next ranges are already on their way.
   for (let i = 0; i < concurrency; i++) launch();
   return stream;

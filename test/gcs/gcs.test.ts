@@ -327,14 +327,32 @@ describe('gcs flavor [emulator]', () => {
     expect((await readAll(r.fs, r.uri('range.bin'), { start: 3 * CHUNK + 3 })).length).toBe(0);
   });
 
-  it('a large read is parallel ranged GETs, pinned to one generation, delivered in order', async () => {
+  it('a large read is one GET on a fast link; a slow first stream is cut and the rest fetched as parallel ranged GETs pinned to one generation, in order', async () => {
     const data = payload(5 * CHUNK - 9, 17);
-    await r.fs.promises.writeFile(r.uri('big.bin'), data);
-    emu.resetStats();
-    expect(sha(await readAll(r.fs, r.uri('big.bin')))).toBe(sha(data));
-    const gets = log().filter(isMedia);
-    expect(gets.length).toBe(5);
-    expect(gets.slice(1).every((g) => g.query.generation !== undefined)).toBe(true);
+    // The rate threshold decides, so both cases are pinned: 1 byte/s (any stream is fast enough)
+    // and 1e15 (none is).
+    const fast = await rig({ readParallelBelow: 1 });
+    try {
+      await fast.fs.promises.writeFile(fast.uri('big.bin'), data);
+      emu.resetStats();
+      expect(sha(await readAll(fast.fs, fast.uri('big.bin')))).toBe(sha(data));
+      expect(log().filter(isMedia).length).toBe(1);
+    } finally {
+      await fast.close();
+    }
+    // No single stream meets this rate: after the probe (one part) the head is cut a part further
+    // on, and the remaining ~2 parts come as ranged GETs.
+    const slow = await rig({ readParallelBelow: 1e15 });
+    try {
+      await slow.fs.promises.writeFile(slow.uri('big.bin'), data);
+      emu.resetStats();
+      expect(sha(await readAll(slow.fs, slow.uri('big.bin')))).toBe(sha(data));
+      const gets = log().filter(isMedia);
+      expect(gets.length).toBeGreaterThanOrEqual(3);
+      expect(gets.slice(1).every((g) => g.query.generation !== undefined)).toBe(true);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a server that ignores the byte range fails the read with EIO: never an empty read, never a buffered body', async () => {
@@ -390,7 +408,10 @@ describe('gcs flavor [emulator]', () => {
       req.pipe(out);
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const p = await rig({ apiEndpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` });
+    const p = await rig({
+      apiEndpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+      readParallelBelow: 1e15, // always goes parallel after the first part, so ranged GETs are sent
+    });
     try {
       const small = payload(1000, 40);
       const large = payload(3 * CHUNK + 5, 41);

@@ -172,16 +172,25 @@ for (const entry of servers) {
       expect((await readAll(r.fs, r.uri('range.bin'), { start: 11 * MiB + 3 })).length).toBe(0);
     });
 
-    it('large reads use parallel ranged GETs and deliver in order', async () => {
-      const small = await rig(server, { readPartSize: 5 * MiB, readConcurrency: 3 });
+    it('large reads: one GET on a fast link; a slow first stream is cut and the rest comes as parallel ranged GETs, in order', async () => {
+      const data = payload(23 * MiB + 7, 5);
+      // The rate threshold decides, so both cases are pinned: 1 byte/s (any stream is fast
+      // enough) and 1e15 (none is).
+      const fast = await rig(server, { readPartSize: 5 * MiB, readConcurrency: 3, readParallelBelow: 1 });
+      const slow = await rig(server, { readPartSize: 5 * MiB, readConcurrency: 3, readParallelBelow: 1e15 });
       try {
-        const data = payload(23 * MiB + 7, 5);
-        await small.fs.promises.writeFile(small.uri('big.bin'), data);
-        small.proxy.log.length = 0;
-        expect(sha(await readAll(small.fs, small.uri('big.bin')))).toBe(sha(data));
-        expect(count(small.proxy.log, /^GET \/[^?]*big\.bin/)).toBe(5);
+        await fast.fs.promises.writeFile(fast.uri('big.bin'), data);
+        fast.proxy.log.length = 0;
+        expect(sha(await readAll(fast.fs, fast.uri('big.bin')))).toBe(sha(data));
+        expect(count(fast.proxy.log, /^GET \/[^?]*big\.bin/)).toBe(1);
+        await slow.fs.promises.writeFile(slow.uri('big.bin'), data);
+        slow.proxy.log.length = 0;
+        expect(sha(await readAll(slow.fs, slow.uri('big.bin')))).toBe(sha(data));
+        // The head, cut one part after the 5 MiB probe, then ~13 MiB in 5 MiB ranges.
+        expect(count(slow.proxy.log, /^GET \/[^?]*big\.bin/)).toBeGreaterThanOrEqual(3);
       } finally {
-        await small.close();
+        await fast.close();
+        await slow.close();
       }
     });
 

@@ -163,3 +163,64 @@ describe('orderedRangeReader', () => {
     expect(s.signals.every((sig) => sig.aborted)).toBe(true);
   });
 });
+
+describe('orderedRangeReader, adaptive (one stream first)', () => {
+  /** The whole rest of `data` from `from` as one body, counting what was pulled from it. */
+  function wholeBody(from: number) {
+    const stats = { pulled: 0, destroyed: false };
+    async function* all() {
+      for (let o = from; o < data.length; o += 4 * KiB) {
+        const c = data.subarray(o, Math.min(o + 4 * KiB, data.length));
+        stats.pulled += c.length;
+        yield c;
+      }
+    }
+    const body = Readable.from(all(), { objectMode: false });
+    body.once('close', () => (stats.destroyed = true));
+    return { body, stats };
+  }
+
+  it('a fast stream carries the whole read alone, paused while the consumer lags', async () => {
+    const s = slicer(data);
+    const { body, stats } = wholeBody(0);
+    const stream = orderedRangeReader({
+      from: 0,
+      to: data.length - 1,
+      partSize: 16 * KiB,
+      concurrency: 3,
+      fetch: s.fetch,
+      head: { body, end: data.length - 1 },
+      adaptive: { minBytesPerSecond: 1 },
+    });
+    // Nobody reads for a while: the head must stop at about a part of buffered bytes.
+    await sleep(50);
+    expect(stats.pulled).toBeLessThan(64 * KiB);
+    expect(sha(await collect(stream))).toBe(sha(data));
+    expect(s.calls).toEqual([]); // no ranged request at all
+  });
+
+  it('a slow stream is cut a part after the probe; the rest comes as ranges, in order', async () => {
+    const s = slicer(data);
+    const { body, stats } = wholeBody(0);
+    const out = await collect(
+      orderedRangeReader({
+        from: 0,
+        to: data.length - 1,
+        partSize: 32 * KiB,
+        concurrency: 2,
+        fetch: s.fetch,
+        head: { body, end: data.length - 1 },
+        adaptive: { minBytesPerSecond: 1e15, probeBytes: 20 * KiB },
+      }),
+    );
+    expect(sha(out)).toBe(sha(data));
+    expect(s.calls.length).toBeGreaterThan(0);
+    const cut = s.calls[0]![0]; // the first ranged request starts right after the cut
+    expect(cut).toBeGreaterThanOrEqual(20 * KiB + 32 * KiB);
+    expect(cut).toBeLessThan(20 * KiB + 32 * KiB + 8 * KiB);
+    expect(s.calls.at(-1)![1]).toBe(data.length - 1);
+    // The head stopped at its cut: it was not read to the end of the object.
+    expect(stats.destroyed).toBe(true);
+    expect(stats.pulled).toBeLessThan(cut + 64 * KiB);
+  });
+});
