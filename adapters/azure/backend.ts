@@ -29,7 +29,7 @@ import { registerSecret } from '../../src/core/secrets.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import { crc32 } from '../../src/core/crc32.js';
-import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -256,16 +256,9 @@ export class AzureBackend implements Backend {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    const readPart = this.#opts.readPartSize ?? 16 * MiB;
-    const from = range?.start ?? 0;
     // One open-ended download first; parallel ranges only if it proves slow (see ranged-read.ts).
-    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
-    const adaptive = minRate > 0;
-    const headEnd = adaptive
-      ? range?.end
-      : range?.end !== undefined
-        ? Math.min(range.end, from + readPart - 1)
-        : from + readPart - 1;
+    const plan = planRead(range, this.#opts, 16 * MiB);
+    const { from, headEnd } = plan;
     const blob = this.#blob(key);
     let first: Az.BlobDownloadResponseParsed;
     try {
@@ -295,10 +288,10 @@ export class AzureBackend implements Backend {
     return orderedRangeReader({
       from,
       to: last,
-      partSize: readPart,
+      partSize: plan.partSize,
       concurrency: this.#opts.readConcurrency ?? 4,
-      head: { body, end: headEnd === undefined ? last : Math.min(headEnd, last) },
-      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
+      head: { body, end: plan.headEndFor(last) },
+      adaptive: plan.adaptive,
       verify,
       path: this.#path(key),
       fetch: async (start, end, signal) => {

@@ -23,7 +23,7 @@ import type * as Gcs from '@google-cloud/storage';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, md5Verifier, type Verify } from '../../src/backend/verify.js';
-import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -470,16 +470,9 @@ export class GcsBackend implements Backend {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    const readPart = this.#opts.readPartSize ?? 8 * MiB;
-    const from = range?.start ?? 0;
     // One open-ended GET first; parallel ranges only if it proves slow (see ranged-read.ts).
-    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
-    const adaptive = minRate > 0;
-    const headEnd = adaptive
-      ? range?.end
-      : range?.end !== undefined
-        ? Math.min(range.end, from + readPart - 1)
-        : from + readPart - 1;
+    const plan = planRead(range, this.#opts, 8 * MiB);
+    const { from, headEnd } = plan;
     const path = this.#path(key);
     const empty = (): Readable => Readable.from([], { objectMode: false });
     if (range?.end !== undefined && range.end < from) {
@@ -529,10 +522,10 @@ export class GcsBackend implements Backend {
     return orderedRangeReader({
       from,
       to: last,
-      partSize: readPart,
+      partSize: plan.partSize,
       concurrency: this.#opts.readConcurrency ?? 4,
-      head: { body: first, end: headEnd === undefined ? last : Math.min(headEnd, last) },
-      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
+      head: { body: first, end: plan.headEndFor(last) },
+      adaptive: plan.adaptive,
       verify,
       path,
       fetch: async (start, end, signal) => {

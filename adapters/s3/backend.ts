@@ -11,7 +11,7 @@ import type * as S3 from '@aws-sdk/client-s3';
 import { crc32 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
-import { DEFAULT_PARALLEL_BELOW, orderedRangeReader } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import type {
   Backend,
@@ -209,16 +209,9 @@ export class S3Backend implements Backend {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    const readPart = this.#opts.readPartSize ?? 16 * MiB;
-    const from = range?.start ?? 0;
     // One open-ended GET first; parallel ranges only if it proves slow (see ranged-read.ts).
-    const minRate = this.#opts.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
-    const adaptive = minRate > 0;
-    const headEnd = adaptive
-      ? range?.end
-      : range?.end !== undefined
-        ? Math.min(range.end, from + readPart - 1)
-        : from + readPart - 1;
+    const plan = planRead(range, this.#opts, 16 * MiB);
+    const { from, headEnd } = plan;
     // S3 returns no checksum on a ranged GET: a full read asks for the whole-object CRC32 with a
     // HEAD, sent alongside the first GET (only where the server keeps checksums: mode crc32).
     const checksumHead =
@@ -247,7 +240,7 @@ export class S3Backend implements Backend {
     const total = totalFromContentRange(first.ContentRange) ?? (first.ContentLength ?? 0) + from;
     const last = range?.end !== undefined ? Math.min(range.end, total - 1) : total - 1;
     const body = first.Body as unknown as AsyncIterable<Uint8Array>;
-    const firstEnd = headEnd === undefined ? last : Math.min(headEnd, last);
+    const firstEnd = plan.headEndFor(last);
     let verify: Verify | undefined;
     if (!range && this.#crcMeta) {
       const head = await checksumHead;
@@ -265,10 +258,10 @@ export class S3Backend implements Backend {
     return orderedRangeReader({
       from,
       to: last,
-      partSize: readPart,
+      partSize: plan.partSize,
       concurrency: this.#opts.readConcurrency ?? 4,
       head: { body, end: firstEnd },
-      adaptive: adaptive ? { minBytesPerSecond: minRate } : undefined,
+      adaptive: plan.adaptive,
       verify,
       path: this.#path(key),
       fetch: async (start, end, signal) => {

@@ -26,6 +26,41 @@ import { fsError } from '../core/errors.js';
  */
 export const DEFAULT_PARALLEL_BELOW = 256 * 1024 * 1024;
 
+/** How a backend starts a read, from its options: see {@link planRead}. */
+export interface ReadPlan {
+  from: number;
+  partSize: number;
+  /** The first request's last byte; undefined: open-ended (adaptive reads). */
+  headEnd: number | undefined;
+  /** Pass on as `orderedRangeReader`'s `adaptive`. */
+  adaptive: OrderedRangeOptions['adaptive'];
+  /** The head's end once the last byte of the read is known. */
+  headEndFor(last: number): number;
+}
+
+/**
+ * The first request of a read: open-ended when reads are adaptive (`readParallelBelow` > 0, the
+ * default), else the first part. One piece of code for every HTTP flavor.
+ */
+export function planRead(
+  range: { start: number; end?: number | undefined } | undefined,
+  options: { readPartSize?: number | undefined; readParallelBelow?: number | undefined },
+  defaultPartSize: number,
+): ReadPlan {
+  const partSize = options.readPartSize ?? defaultPartSize;
+  const from = range?.start ?? 0;
+  const minRate = options.readParallelBelow ?? DEFAULT_PARALLEL_BELOW;
+  const adaptive = minRate > 0 ? { minBytesPerSecond: minRate } : undefined;
+  const headEnd = adaptive ? range?.end : Math.min(range?.end ?? Infinity, from + partSize - 1);
+  return {
+    from,
+    partSize,
+    headEnd,
+    adaptive,
+    headEndFor: (last) => (headEnd === undefined ? last : Math.min(headEnd, last)),
+  };
+}
+
 export type RangeFetch = (
   start: number,
   end: number,
