@@ -8,7 +8,7 @@
 import { parseLocation } from '../../src/core/uri.js';
 import { fsError } from '../../src/core/errors.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional } from '../../src/store/flavor.js';
+import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
 import { AzureBackend, registerAzureSecrets, type AzureBackendOptions } from './backend.js';
 
 export { AzureBackend, blockId, CRC_META, type AzureBackendOptions } from './backend.js';
@@ -60,13 +60,7 @@ export const azureFlavor = defineFlavor({
       description: 'Upload block size in bytes (default 16 MiB; grows for huge blobs)',
     },
     concurrency: { type: 'number', description: 'Blocks staged at once (default 4)' },
-    readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 16 MiB)' },
-    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
-    readParallelBelow: {
-      type: 'number',
-      description:
-        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
-    },
+    ...readConfigFields(16),
     checksum: {
       type: 'string',
       description: "'crc32' (default; stored as metadata, checked on full reads) or 'off'",

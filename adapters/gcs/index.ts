@@ -8,7 +8,7 @@ import { parseLocation } from '../../src/core/uri.js';
 import { registerSecret } from '../../src/core/secrets.js';
 import { fsError } from '../../src/core/errors.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional } from '../../src/store/flavor.js';
+import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
 import { GcsBackend, type GcsBackendOptions } from './backend.js';
 
 export { GcsBackend, GCS_CHUNK_QUANTUM, type GcsBackendOptions, type GcsValidation } from './backend.js';
@@ -81,13 +81,7 @@ export const gcsFlavor = defineFlavor({
       description: 'Resumable upload chunk in bytes, a multiple of 256 KiB (default 16 MiB)',
     },
     validation: { type: 'string', description: "'crc32c' (default), 'md5' or 'off'" },
-    readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 8 MiB)' },
-    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
-    readParallelBelow: {
-      type: 'number',
-      description:
-        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
-    },
+    ...readConfigFields(8),
     listPageSize: { type: 'number', description: 'Objects per list request (default 1000)' },
     attempts: { type: 'number', description: 'Attempts per upload chunk for retryable errors (default 5)' },
     maxBytesRewrittenPerCall: {

@@ -6,7 +6,7 @@
  */
 import { parseLocation } from '../../src/core/uri.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional } from '../../src/store/flavor.js';
+import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
 import { S3Backend, type S3BackendOptions } from './backend.js';
 
 export { S3Backend, type S3BackendOptions } from './backend.js';
@@ -48,13 +48,7 @@ export const s3Flavor = defineFlavor({
       description: 'Upload part size in bytes (default 16 MiB; grows for huge objects)',
     },
     concurrency: { type: 'number', description: 'Parts uploaded at once (default 4)' },
-    readPartSize: { type: 'number', description: 'Range size for parallel downloads (default 16 MiB)' },
-    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
-    readParallelBelow: {
-      type: 'number',
-      description:
-        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
-    },
+    ...readConfigFields(16),
     trustedEndpoint: {
       type: 'boolean',
       description: 'Skip payload signing over plain HTTP (trusted loopback emulators)',

@@ -45,6 +45,25 @@ export interface Flavor<C extends Record<string, unknown> = Record<string, unkno
   create(config: C & { path: string }): Promise<FlavorInstance>;
 }
 
+/**
+ * The read-tuning fields every object-store flavor offers (their backends share the ordered range
+ * reader): range size, ranges in flight, and the single-stream rate below which reads go parallel.
+ */
+export function readConfigFields(defaultPartMiB: number): ConfigSchema {
+  return {
+    readPartSize: {
+      type: 'number',
+      description: `Range size for parallel downloads (default ${defaultPartMiB} MiB)`,
+    },
+    readConcurrency: { type: 'number', description: 'Ranges downloaded at once (default 4)' },
+    readParallelBelow: {
+      type: 'number',
+      description:
+        'Reads start as one stream; below this rate (bytes/s, default 256 MiB/s) they go parallel (0: always)',
+    },
+  };
+}
+
 export function defineFlavor<C extends Record<string, unknown>>(flavor: Flavor<C>): Flavor<C> {
   return flavor;
 }
