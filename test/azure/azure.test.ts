@@ -3,8 +3,6 @@
  * the official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import {
   BlobServiceClient,
@@ -19,22 +17,7 @@ import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { createContainer, startAzurite, type Azurite } from '../emulators/azurite.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
-
-const MiB = 1024 * 1024;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
-function payload(n: number, seed = 1): Buffer {
-  const b = Buffer.allocUnsafe(n + 3);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b.subarray(0, n);
-}
+import { MiB, sha, payload, count, writeStream, readAll } from '../flavor-helpers.js';
 
 interface Rig {
   fs: FsAdapter;
@@ -76,30 +59,12 @@ async function rig(extra: Partial<AzureBackendOptions> = {}): Promise<Rig> {
   };
 }
 
-const count = (log: readonly string[], re: RegExp): number => log.filter((l) => re.test(l)).length;
 const STAGE = /^PUT [^?]*\?(.*&)?comp=block(&|$)/;
 const COMMIT = /^PUT [^?]*\?(.*&)?comp=blocklist/;
 /** A Put Blob: a PUT without `comp` on a blob path (container/blob). */
 const PUT_BLOB = /^PUT \/[^/]+\/[^/?]+\/[^?]+$/;
 const LIST = /^GET [^?]*\?(.*&)?comp=list/;
 const BATCH = /^POST [^?]*\?(.*&)?comp=batch/;
-
-async function writeStream(fs: FsAdapter, path: string, data: Buffer, chunk = 256 * 1024): Promise<void> {
-  async function* gen(): AsyncGenerator<Buffer> {
-    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
-  }
-  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
-}
-
-async function readAll(
-  fs: FsAdapter,
-  path: string,
-  opts?: { start?: number; end?: number },
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function rawRead(raw: ContainerClient, key: string): Promise<Buffer> {
   return raw.getBlockBlobClient(key).downloadToBuffer();

@@ -3,10 +3,8 @@
  * whose request log shows what went over the wire and whose fault injection cuts chunks, answers
  * 503s and corrupts downloads. Chunks are 256 KiB here, so multi-chunk uploads stay small.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Agent, createServer, request, type IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,24 +23,9 @@ import {
   type GcsEmulator,
   type RequestRecord,
 } from '../emulators/gcs/server.js';
+import { KiB, MiB, sha, payload, writeStream, readAll } from '../flavor-helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const CHUNK = 256 * KiB;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
-function payload(n: number, seed = 1): Buffer {
-  const b = Buffer.allocUnsafe(n + 3);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b.subarray(0, n);
-}
 
 let emu: GcsEmulator;
 let raw: Storage;
@@ -74,23 +57,6 @@ async function rig(extra: Partial<GcsBackendOptions> & Record<string, unknown> =
     uri: (key) => `gs://${bucket}/${key}`,
     close: async () => inst.close?.(),
   };
-}
-
-async function writeStream(fs: FsAdapter, path: string, data: Buffer, chunk = 100 * KiB): Promise<void> {
-  async function* gen(): AsyncGenerator<Buffer> {
-    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
-  }
-  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
-}
-
-async function readAll(
-  fs: FsAdapter,
-  path: string,
-  opts?: { start?: number; end?: number },
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 async function rawBytes(bucket: string, key: string): Promise<Buffer> {
@@ -137,7 +103,7 @@ describe('gcs flavor [emulator]', () => {
       const data = payload(size, size + 1);
       await r.fs.promises.mkdir(r.uri('sizes'), { recursive: true });
       emu.resetStats();
-      await writeStream(r.fs, r.uri(key), data);
+      await writeStream(r.fs, r.uri(key), data, 100 * KiB);
       const l = log();
       expect(l.filter(isMultipart).length).toBe(expected.multipart);
       expect(l.filter(isInit).length).toBe(expected.sessions);
@@ -172,7 +138,7 @@ describe('gcs flavor [emulator]', () => {
       // blocks of it, so 1 MiB + 512 KiB are persisted.
       emu.inject({ match: { uploadChunk: 2 }, kind: 'reset-after', afterBytes: 600_000 });
       emu.resetStats();
-      await writeStream(res.fs, res.uri('resume.bin'), data);
+      await writeStream(res.fs, res.uri('resume.bin'), data, 100 * KiB);
       const l = log();
       expect(emu.stats().faultsFired).toBe(1);
       const queries = l.filter(isQuery);
@@ -202,7 +168,7 @@ describe('gcs flavor [emulator]', () => {
     emu.inject({ match: { uploadChunk: 2 }, kind: '503' });
     emu.resetStats();
     try {
-      await writeStream(r.fs, r.uri('retry503.bin'), data);
+      await writeStream(r.fs, r.uri('retry503.bin'), data, 100 * KiB);
     } finally {
       emu.clearFaults();
     }
@@ -223,7 +189,7 @@ describe('gcs flavor [emulator]', () => {
     emu.resetStats();
     let err: (Error & { code?: string; path?: string }) | undefined;
     try {
-      await writeStream(doomed.fs, doomed.uri('doomed.bin'), data);
+      await writeStream(doomed.fs, doomed.uri('doomed.bin'), data, 100 * KiB);
     } catch (e) {
       err = e as Error & { code?: string };
     } finally {

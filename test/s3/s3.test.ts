@@ -2,9 +2,7 @@
  * S3-specific behaviour on real S3 servers (fauxqs, and Ceph radosgw when installed), through the
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import {
   GetObjectCommand,
@@ -22,22 +20,7 @@ import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
 import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
-
-const MiB = 1024 * 1024;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
-function payload(n: number, seed = 1): Buffer {
-  const b = Buffer.allocUnsafe(n + 3);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b.subarray(0, n);
-}
+import { MiB, sha, payload, count, writeStream, readAll } from '../flavor-helpers.js';
 
 interface Rig {
   fs: FsAdapter;
@@ -81,29 +64,11 @@ async function rig(server: S3Server, extra: Partial<S3BackendOptions> = {}): Pro
   };
 }
 
-const count = (log: readonly string[], re: RegExp): number => log.filter((l) => re.test(l)).length;
 const UPLOAD_PART = /^PUT .*[?&]partNumber=\d+/;
 const INITIATE = /^POST .*\?uploads/;
 const COMPLETE = /^POST .*[?&]uploadId=/;
 const ABORT = /^DELETE .*[?&]uploadId=/;
 const LIST = /^GET [^?]*\?(.*&)?list-type=2/;
-
-async function writeStream(fs: FsAdapter, path: string, data: Buffer, chunk = 256 * 1024): Promise<void> {
-  async function* gen(): AsyncGenerator<Buffer> {
-    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
-  }
-  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
-}
-
-async function readAll(
-  fs: FsAdapter,
-  path: string,
-  opts?: { start?: number; end?: number },
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 const servers: { name: string; start: () => Promise<S3Server>; skip?: string | undefined }[] = [
   { name: 'fauxqs', start: startFauxqs },

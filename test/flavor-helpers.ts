@@ -1,0 +1,53 @@
+/**
+ * Helpers shared by the cloud-flavor suites (test/s3, test/gcs, test/azure): deterministic payloads,
+ * hashes, streamed writes and reads through an FsAdapter, and counting a proxy's request log.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FsAdapter } from '../src/fs/types.js';
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic pseudo-random bytes (xorshift32), so every run checks the same data. */
+export function payload(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n + 3);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b.subarray(0, n);
+}
+
+/** How many lines of a request log match. */
+export const count = (log: readonly string[], re: RegExp): number => log.filter((l) => re.test(l)).length;
+
+/** Writes `data` through `createWriteStream`, in chunks of `chunk` bytes. */
+export async function writeStream(
+  fs: FsAdapter,
+  path: string,
+  data: Buffer,
+  chunk = 256 * KiB,
+): Promise<void> {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+  }
+  await pipeline(Readable.from(gen()), fs.createWriteStream(path));
+}
+
+/** Reads a file (or a range of it) through `createReadStream`. */
+export async function readAll(
+  fs: FsAdapter,
+  path: string,
+  opts?: { start?: number; end?: number },
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
