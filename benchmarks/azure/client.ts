@@ -25,6 +25,7 @@ import type * as AzureAdapter from '../../adapters/azure/index.js';
 import { drain, MiB, parseSize, payloadSource, peakRssMiB } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
+import { clientMain } from '../common.js';
 
 interface Args {
   target: AzureTarget;
@@ -171,22 +172,4 @@ async function measure(a: Args): Promise<ClientResult> {
   };
 }
 
-function emit(result: ClientResult, code: number): void {
-  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(code));
-}
-
-let args: Args | undefined;
-try {
-  args = parseArgs(process.argv.slice(2));
-  emit(await measure(args), 0);
-} catch (err) {
-  const e = err as Error;
-  emit(
-    {
-      target: args?.target ?? '?',
-      direction: args?.direction ?? '?',
-      error: `${e.name}: ${e.message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`,
-    },
-    1,
-  );
-}
+clientMain(() => parseArgs(process.argv.slice(2)), measure);

@@ -10,8 +10,6 @@
  * runs on its full reads, as it does for its users); the harness seeds it if that upload failed.
  * Ratios are to `sdk` of the same size, direction and round.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -22,6 +20,7 @@ import { startAzurite, type Azurite } from '../../test/emulators/azurite.js';
 import { formatSize, GiB, MiB, parseSize, payloadSource } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
+import { runClient } from '../common.js';
 
 const CONTAINER = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -166,33 +165,12 @@ async function spawnClient(
     ...['--endpoint', azurite.endpoint, '--account', azurite.accountName, '--container', CONTAINER],
     ...['--blob', blob, '--block-size', String(o.blockSize), '--concurrency', String(o.concurrency)],
   ];
-  const t0 = performance.now();
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return runClient<ClientResult>(args, {
     env: { ...process.env, AZURE_BENCH_KEY: azurite.accountKey },
+    timeoutMs: 60_000 + (size / (8 * MiB)) * 1000,
+    target,
+    direction,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = (stdout + s).slice(-65536)));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-65536)));
-  const timeoutMs = 60_000 + (size / (8 * MiB)) * 1000;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutMs);
-  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
-  clearTimeout(timer);
-  const wallSeconds = (performance.now() - t0) / 1000;
-  const line = stdout.trim().split('\n').pop() ?? '';
-  let result: ClientResult;
-  try {
-    result = JSON.parse(line) as ClientResult;
-  } catch {
-    const why = timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : `exit ${code ?? signal}`;
-    result = { target, direction, error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
-  }
-  return { result, stderr: stderr.trim(), wallSeconds };
 }
 
 async function seed(container: ContainerClient, blob: string, size: number, o: Options): Promise<void> {

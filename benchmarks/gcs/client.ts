@@ -12,6 +12,7 @@ import { gcsFlavor } from '../../adapters/gcs/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { drain, payloadSource, peakRssMiB } from '../s3/payload.js';
 import type { GcsClientArgs, GcsClientResult } from './protocol.js';
+import { clientMain } from '../common.js';
 
 const rss = peakRssMiB;
 
@@ -65,20 +66,4 @@ async function run(a: GcsClientArgs): Promise<GcsClientResult> {
   };
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as GcsClientArgs;
-run(args).then(
-  (r) => {
-    process.stdout.write(JSON.stringify(r) + '\n');
-    process.exit(0);
-  },
-  (err: unknown) => {
-    process.stdout.write(
-      JSON.stringify({
-        target: args.target,
-        direction: args.direction,
-        error: String((err as Error)?.stack ?? err),
-      }) + '\n',
-    );
-    process.exit(1);
-  },
-);
+clientMain(() => JSON.parse(process.argv[2] ?? '{}') as GcsClientArgs, run);

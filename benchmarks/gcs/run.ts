@@ -9,8 +9,6 @@
  *   npm run bench:gcs -- [--sizes 1GiB,4GiB] [--rounds 5] [--targets sdk,avfs] [--directions up,down]
  *                        [--out DIR]
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -19,6 +17,7 @@ import { Storage } from '@google-cloud/storage';
 import { formatSize, GiB, MiB, parseSize } from '../s3/payload.js';
 import { startEmulatorProcess } from './emulator-process.js';
 import { GCS_TARGETS, type GcsClientArgs, type GcsClientResult, type GcsTarget } from './protocol.js';
+import { runClient } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -86,24 +85,14 @@ const median = (xs: number[]): number | undefined => {
 const fmt = (x: number | undefined, d: number): string => (x === undefined ? '–' : x.toFixed(d));
 
 async function spawnClient(args: GcsClientArgs): Promise<GcsClientResult> {
-  const child = spawn(process.execPath, [CLIENT, JSON.stringify(args)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // Generous but bounded: 60 s of setup plus 8 MiB/s (the SDK streams at ~250 MiB/s here).
+  const timeoutMs = 60_000 + (args.size / (8 * 1024 * 1024)) * 1000;
+  const { result } = await runClient<GcsClientResult>([CLIENT, JSON.stringify(args)], {
+    timeoutMs,
+    target: args.target,
+    direction: args.direction,
   });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  await once(child, 'exit');
-  const line = out.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as GcsClientResult;
-  } catch {
-    return {
-      target: args.target,
-      direction: args.direction,
-      error: `no result (stderr: ${err.slice(-500)})`,
-    };
-  }
+  return result;
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,7 @@ import {
   type Direction,
   type Target,
 } from './protocol.js';
+import { clientMain } from '../common.js';
 
 const ACCESS_KEY = 'bench';
 const SECRET_KEY = 'bench-secret';
@@ -330,24 +331,4 @@ async function measure(a: ClientArgs): Promise<ClientResult> {
   };
 }
 
-function emit(result: ClientResult, code: number): void {
-  // Exit once the line is flushed: lingering keep-alive sockets or native threads must not keep
-  // the process (and the harness) waiting.
-  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(code));
-}
-
-let args: ClientArgs | undefined;
-try {
-  args = parseArgs(process.argv.slice(2));
-  emit(await measure(args), 0);
-} catch (err) {
-  const e = err as Error;
-  emit(
-    {
-      target: args?.target ?? '?',
-      direction: args?.direction ?? '?',
-      error: `${e.name}: ${e.message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`,
-    },
-    1,
-  );
-}
+clientMain(() => parseArgs(process.argv.slice(2)), measure);

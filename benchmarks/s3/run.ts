@@ -8,8 +8,6 @@
  *                       [--opendal-up chunk=16,concurrency=1] [--opendal-down chunk=16,concurrency=4]
  *                       [--no-calibrate] [--no-check] [--check-only] [--server-no-onread] [--out DIR]
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -19,6 +17,7 @@ import { checkServer } from './check-server.js';
 import { formatSize, GiB, MiB, parseSize } from './payload.js';
 import { TARGETS, type ClientConfig, type ClientResult, type Direction, type Target } from './protocol.js';
 import { startDiscardServer, type DiscardServer, type ServerObject } from './server-process.js';
+import { runClient } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -238,34 +237,13 @@ async function spawnClient(
     '--config',
     JSON.stringify(config),
   ];
-  const t0 = performance.now();
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return runClient<ClientResult>(args, {
     env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
+    // Generous but bounded: 60 s of setup plus 16 MiB/s.
+    timeoutMs: 60_000 + (size / (16 * MiB)) * 1000,
+    target,
+    direction,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = (stdout + s).slice(-65536)));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-65536)));
-  // Generous but bounded: 60 s of setup plus 16 MiB/s.
-  const timeoutMs = 60_000 + (size / (16 * MiB)) * 1000;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutMs);
-  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
-  clearTimeout(timer);
-  const wallSeconds = (performance.now() - t0) / 1000;
-  const line = stdout.trim().split('\n').pop() ?? '';
-  let result: ClientResult;
-  try {
-    result = JSON.parse(line) as ClientResult;
-  } catch {
-    const why = timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : `exit ${code ?? signal}`;
-    result = { target, direction, error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
-  }
-  return { result, stderr: stderr.trim(), wallSeconds };
 }
 
 async function measure(

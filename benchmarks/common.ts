@@ -1,0 +1,86 @@
+/**
+ * The process plumbing every benchmark shares: a harness runs each transfer in a fresh client
+ * process (`runClient`), and a client prints exactly one JSON line and exits (`clientMain`).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+
+/** What every client line carries, whatever else a benchmark adds. */
+export interface ClientLine {
+  target: string;
+  direction: string;
+  error?: string | undefined;
+}
+
+/**
+ * Runs `node <args…>` and parses the last line it printed as the result. The output kept is
+ * bounded (the last 64 KiB of each stream); a client that runs past `timeoutMs` is killed, and a
+ * missing or unparsable line becomes an `error` result naming the exit and the last stderr lines.
+ */
+export async function runClient<R extends ClientLine>(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs: number; target: string; direction: string },
+): Promise<{ result: R; stderr: string; wallSeconds: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = (stdout + s).slice(-65536)));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-65536)));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, options.timeoutMs);
+  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
+  clearTimeout(timer);
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const line = stdout.trim().split('\n').pop() ?? '';
+  let result: R;
+  try {
+    result = JSON.parse(line) as R;
+  } catch {
+    const why = timedOut
+      ? `timed out after ${Math.round(options.timeoutMs / 1000)} s`
+      : `exit ${code ?? signal}`;
+    result = {
+      target: options.target,
+      direction: options.direction,
+      error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    } as R;
+  }
+  return { result, stderr: stderr.trim(), wallSeconds };
+}
+
+/**
+ * A client's entry point: parses its arguments, measures, prints the one JSON line and exits once
+ * it is flushed (lingering keep-alive sockets or native threads must not keep the harness
+ * waiting). A failure prints an `error` line and exits 1.
+ */
+export function clientMain<A extends { target: string; direction: string }>(
+  parse: () => A,
+  measure: (args: A) => Promise<ClientLine>,
+): void {
+  const emit = (result: ClientLine, code: number): void => {
+    process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(code));
+  };
+  let args: A | undefined;
+  (async () => {
+    args = parse();
+    emit(await measure(args), 0);
+  })().catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    emit(
+      {
+        target: args?.target ?? '?',
+        direction: args?.direction ?? '?',
+        error: `${e?.name}: ${e?.message}${e?.code ? ` (${e.code})` : ''}`,
+      },
+      1,
+    );
+  });
+}
