@@ -5,10 +5,14 @@
  * created. Credentials: an account key, a SAS token or a connection string (all secret fields);
  * without any, requests are anonymous (public containers).
  */
-import { parseLocation } from '../../src/core/uri.js';
 import { fsError } from '../../src/core/errors.js';
-import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
+import {
+  backendInstance,
+  bucketAndRoot,
+  defineFlavor,
+  importOptional,
+  readConfigFields,
+} from '../../src/store/flavor.js';
 import { AzureBackend, registerAzureSecrets, type AzureBackendOptions } from './backend.js';
 
 export { AzureBackend, blockId, CRC_META, type AzureBackendOptions } from './backend.js';
@@ -80,8 +84,7 @@ export const azureFlavor = defineFlavor({
     batchDelete: { type: 'boolean', description: 'Delete with Blob Batch requests (default true)' },
   },
   async create(config) {
-    const loc = parseLocation(config.path);
-    const [container, ...prefix] = loc.segments;
+    const { bucket: container, root } = bucketAndRoot(config.path);
     const fromPath = accountFromPath(config.path);
     const options = { ...(config as Omit<AzureBackendOptions, 'container'> & { path?: string }) };
     delete options.path;
@@ -94,13 +97,8 @@ export const azureFlavor = defineFlavor({
       ...options,
       accountName: options.accountName ?? fromPath?.account,
       endpoint: options.endpoint ?? (options.connectionString ? undefined : fromPath?.endpoint),
-      container: container!,
+      container,
     });
-    return {
-      adapter: createFsAdapter(backend),
-      root: '/' + prefix.join('/'),
-      atomicWrites: true,
-      close: () => backend.close(),
-    };
+    return backendInstance(backend, root);
   },
 });

@@ -4,11 +4,15 @@
  * key file) the SDK's application-default credentials apply (GOOGLE_APPLICATION_CREDENTIALS, gcloud
  * user credentials, the metadata server on GCP).
  */
-import { parseLocation } from '../../src/core/uri.js';
 import { registerSecret } from '../../src/core/secrets.js';
 import { fsError } from '../../src/core/errors.js';
-import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
+import {
+  backendInstance,
+  bucketAndRoot,
+  defineFlavor,
+  importOptional,
+  readConfigFields,
+} from '../../src/store/flavor.js';
 import { GcsBackend, type GcsBackendOptions } from './backend.js';
 
 export { GcsBackend, GCS_CHUNK_QUANTUM, type GcsBackendOptions, type GcsValidation } from './backend.js';
@@ -91,20 +95,14 @@ export const gcsFlavor = defineFlavor({
     deleteConcurrency: { type: 'number', description: 'Deletes in flight at once (default 16)' },
   },
   async create(config) {
-    const loc = parseLocation(config.path);
-    const [bucket, ...prefix] = loc.segments;
+    const { bucket, root } = bucketAndRoot(config.path);
     const { project, path: _path, ...rest } = config as Record<string, unknown> & { project?: string };
     void _path;
     const backend = await createGcsBackend({
       ...(rest as Omit<GcsBackendOptions, 'bucket'>),
       projectId: project,
-      bucket: bucket!,
+      bucket,
     });
-    return {
-      adapter: createFsAdapter(backend),
-      root: '/' + prefix.join('/'),
-      atomicWrites: true,
-      close: () => backend.close(),
-    };
+    return backendInstance(backend, root);
   },
 });

@@ -4,9 +4,13 @@
  * only when a store is created. Without explicit keys the SDK's default credential chain applies
  * (environment, shared credentials file, profile, container and instance roles).
  */
-import { parseLocation } from '../../src/core/uri.js';
-import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
-import { defineFlavor, importOptional, readConfigFields } from '../../src/store/flavor.js';
+import {
+  backendInstance,
+  bucketAndRoot,
+  defineFlavor,
+  importOptional,
+  readConfigFields,
+} from '../../src/store/flavor.js';
 import { S3Backend, type S3BackendOptions } from './backend.js';
 
 export { S3Backend, type S3BackendOptions } from './backend.js';
@@ -75,17 +79,8 @@ export const s3Flavor = defineFlavor({
     copyPartSize: { type: 'number', description: 'UploadPartCopy part size (default 512 MiB)' },
   },
   async create(config) {
-    const loc = parseLocation(config.path);
-    const [bucket, ...prefix] = loc.segments;
-    const backend = await createS3Backend({
-      ...(config as Omit<S3BackendOptions, 'bucket'>),
-      bucket: bucket!,
-    });
-    return {
-      adapter: createFsAdapter(backend),
-      root: '/' + prefix.join('/'),
-      atomicWrites: true,
-      close: () => backend.close(),
-    };
+    const { bucket, root } = bucketAndRoot(config.path);
+    const backend = await createS3Backend({ ...(config as Omit<S3BackendOptions, 'bucket'>), bucket });
+    return backendInstance(backend, root);
   },
 });

@@ -5,6 +5,9 @@
 import { inspect } from 'node:util';
 import { fsError } from '../core/errors.js';
 import { REDACTED, registerSecret } from '../core/secrets.js';
+import { createFsAdapter } from '../backend/create-fs-adapter.js';
+import type { Backend } from '../backend/types.js';
+import { parseLocation } from '../core/uri.js';
 import type { FsAdapter } from '../fs/types.js';
 
 export type ConfigFieldType = 'string' | 'number' | 'boolean' | 'json';
@@ -43,6 +46,25 @@ export interface Flavor<C extends Record<string, unknown> = Record<string, unkno
   /** npm packages the flavor imports lazily (shown in install hints and `flavor describe`). */
   readonly packages?: readonly string[];
   create(config: C & { path: string }): Promise<FlavorInstance>;
+}
+
+/** An object-store path `scheme://bucket/prefix`: the bucket (or container) and the root under it. */
+export function bucketAndRoot(path: string): { bucket: string; root: string } {
+  const [bucket, ...prefix] = parseLocation(path).segments;
+  return { bucket: bucket!, root: '/' + prefix.join('/') };
+}
+
+/**
+ * A flavor instance over an object-store Backend: the derived fs rooted at `root`. Writes commit
+ * atomically (nothing is visible before the upload commits), so the facade needs no temp files.
+ */
+export function backendInstance(backend: Backend, root: string): FlavorInstance {
+  return {
+    adapter: createFsAdapter(backend),
+    root,
+    atomicWrites: true,
+    close: async () => backend.close?.(),
+  };
 }
 
 /**
