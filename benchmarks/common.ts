@@ -1,10 +1,13 @@
 /**
- * The process plumbing every benchmark shares: a harness runs each transfer in a fresh client
+ * What every benchmark harness shares: a harness runs each transfer in a fresh client
  * process (`runClient`), and a client prints exactly one JSON line and exits (`clientMain`).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 /** What every client line carries, whatever else a benchmark adds. */
 export interface ClientLine {
@@ -83,4 +86,45 @@ export function clientMain<A extends { target: string; direction: string }>(
       1,
     );
   });
+}
+
+/** The repository root (the directory whose package.json is artifact-vfs), else the cwd. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    const pkg = join(dir, 'package.json');
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'artifact-vfs'
+    )
+      return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+/** The installed version of a package, or `not installed`. */
+export function packageVersion(root: string, name: string): string {
+  try {
+    return (
+      JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+export function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** `xs` rotated left by `by`: each round starts with another target, so drift favours none. */
+export function rotate<T>(xs: readonly T[], by: number): T[] {
+  const k = xs.length === 0 ? 0 : by % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
 }

@@ -10,9 +10,9 @@
  * runs on its full reads, as it does for its users); the harness seeds it if that upload failed.
  * Ratios are to `sdk` of the same size, direction and round.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -20,7 +20,7 @@ import { startAzurite, type Azurite } from '../../test/emulators/azurite.js';
 import { formatSize, GiB, MiB, parseSize, payloadSource } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
-import { runClient } from '../common.js';
+import { median, packageVersion, repoRoot, rotate, runClient } from '../common.js';
 
 const CONTAINER = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -70,20 +70,6 @@ function log(line: string): void {
   process.stderr.write(line + '\n');
 }
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    const pkg = join(dir, 'package.json');
-    if (
-      existsSync(pkg) &&
-      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'artifact-vfs'
-    )
-      return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
-
 function parseOptions(argv: string[]): Options {
   const o: Options = {
     sizes: [GiB, 4 * GiB],
@@ -126,18 +112,6 @@ function parseOptions(argv: string[]): Options {
   // sdk is the yardstick: always measured, always first.
   o.targets = ['sdk', ...o.targets.filter((t) => t !== 'sdk')];
   return o;
-}
-
-function median(xs: number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
-}
-
-function rotate<T>(xs: readonly T[], by: number): T[] {
-  const k = xs.length === 0 ? 0 : by % xs.length;
-  return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
 /** User + system CPU seconds of a process, from /proc (undefined elsewhere). */
@@ -296,18 +270,6 @@ function markdownTable(rows: SummaryRow[]): string {
   return lines.join('\n');
 }
 
-function version(root: string, name: string): string {
-  try {
-    return (
-      JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
-        version: string;
-      }
-    ).version;
-  } catch {
-    return 'not installed';
-  }
-}
-
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const started = new Date();
@@ -353,8 +315,8 @@ async function main(): Promise<void> {
     const root = repoRoot();
     const seconds = (performance.now() - t0) / 1000;
     const versions = {
-      '@azure/storage-blob': version(root, '@azure/storage-blob'),
-      azurite: version(root, 'azurite'),
+      '@azure/storage-blob': packageVersion(root, '@azure/storage-blob'),
+      azurite: packageVersion(root, 'azurite'),
     };
     const stamp = started.toISOString().slice(0, 19).replace(/:/g, '-') + 'Z';
     mkdirSync(o.outDir, { recursive: true });

@@ -9,15 +9,15 @@
  *   npm run bench:gcs -- [--sizes 1GiB,4GiB] [--rounds 5] [--targets sdk,avfs] [--directions up,down]
  *                        [--out DIR]
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Storage } from '@google-cloud/storage';
 import { formatSize, GiB, MiB, parseSize } from '../s3/payload.js';
 import { startEmulatorProcess } from './emulator-process.js';
 import { GCS_TARGETS, type GcsClientArgs, type GcsClientResult, type GcsTarget } from './protocol.js';
-import { runClient } from '../common.js';
+import { median, repoRoot, runClient } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -37,16 +37,6 @@ interface Measurement extends GcsClientResult {
   mibPerSec?: number;
   cpuSecondsPerGiB?: number;
   serverCpuSeconds?: number;
-}
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -76,12 +66,6 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-const median = (xs: number[]): number | undefined => {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
-};
 const fmt = (x: number | undefined, d: number): string => (x === undefined ? '–' : x.toFixed(d));
 
 async function spawnClient(args: GcsClientArgs): Promise<GcsClientResult> {

@@ -8,16 +8,16 @@
  *                       [--opendal-up chunk=16,concurrency=1] [--opendal-down chunk=16,concurrency=4]
  *                       [--no-calibrate] [--no-check] [--check-only] [--server-no-onread] [--out DIR]
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { checkServer } from './check-server.js';
 import { formatSize, GiB, MiB, parseSize } from './payload.js';
 import { TARGETS, type ClientConfig, type ClientResult, type Direction, type Target } from './protocol.js';
 import { startDiscardServer, type DiscardServer, type ServerObject } from './server-process.js';
-import { runClient } from '../common.js';
+import { median, packageVersion, repoRoot, rotate, runClient } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -95,21 +95,6 @@ function usage(): never {
   process.exit(0);
 }
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    const pkg = join(dir, 'package.json');
-    if (
-      existsSync(pkg) &&
-      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'artifact-vfs'
-    ) {
-      return dir;
-    }
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
-
 function parseConfig(text: string): ClientConfig {
   const c: ClientConfig = {};
   for (const part of text.split(',').filter(Boolean)) {
@@ -178,18 +163,6 @@ function parseOptions(argv: string[]): Options {
   // raw is the yardstick: always measured, always first in the table.
   o.targets = ['raw', ...o.targets.filter((t) => t !== 'raw')];
   return o;
-}
-
-function median(xs: number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
-}
-
-function rotate<T>(xs: readonly T[], by: number): T[] {
-  const k = xs.length === 0 ? 0 : by % xs.length;
-  return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
 function configLabel(c: ClientConfig | undefined): string {
@@ -491,19 +464,8 @@ function machineInfo() {
 }
 
 function packageVersions(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'opendal']) {
-    try {
-      out[name] = (
-        JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
-          version: string;
-        }
-      ).version;
-    } catch {
-      out[name] = 'not installed';
-    }
-  }
-  return out;
+  const names = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'opendal'];
+  return Object.fromEntries(names.map((name) => [name, packageVersion(root, name)]));
 }
 
 // ---- main ------------------------------------------------------------------------------------
