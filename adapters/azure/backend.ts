@@ -29,7 +29,7 @@ import { registerSecret } from '../../src/core/secrets.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import { crc32 } from '../../src/core/crc32.js';
-import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead, totalFromContentRange } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -614,9 +614,4 @@ function keyFromUrl(url: string | undefined, container: string): string | undefi
   } catch {
     return undefined;
   }
-}
-
-function totalFromContentRange(v: string | undefined): number | undefined {
-  const m = v ? /\/(\d+)$/.exec(v) : null;
-  return m ? Number(m[1]) : undefined;
 }

@@ -20,10 +20,11 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type * as Gcs from '@google-cloud/storage';
+import { crcFromBase64, crcToBase64 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, md5Verifier, type Verify } from '../../src/backend/verify.js';
-import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead, totalFromContentRange } from '../../src/backend/ranged-read.js';
 import type {
   Backend,
   ByteRange,
@@ -118,12 +119,6 @@ function toMeta(key: string, r: ObjectResource): ObjectMeta {
   };
 }
 
-function crcB64(n: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b.toString('base64');
-}
-
 /** `crc32c=…,md5=…` (possibly several headers joined with `, `). */
 export function parseGoogHash(h: string | string[] | undefined): { crc32c?: string; md5?: string } {
   const out: { crc32c?: string; md5?: string } = {};
@@ -136,11 +131,6 @@ export function parseGoogHash(h: string | string[] | undefined): { crc32c?: stri
     else if (k === 'md5') out.md5 = v;
   }
   return out;
-}
-
-function totalFromContentRange(v: string | undefined): number | undefined {
-  const m = v ? /\/(\d+)$/.exec(v) : null;
-  return m ? Number(m[1]) : undefined;
 }
 
 /** `Range: bytes=0-N` of a 308 → N + 1 (0 without the header). */
@@ -556,8 +546,8 @@ export class GcsBackend implements Backend {
     const hashes = parseGoogHash(header);
     const useCrc = hashes.crc32c !== undefined && (this.#validation === 'crc32c' || hashes.md5 === undefined);
     if (useCrc) {
-      const want = Buffer.from(hashes.crc32c!, 'base64');
-      if (want.length === 4) return crcVerifier('CRC32C', this.#crc32c, want.readUInt32BE(0), path);
+      const want = crcFromBase64(hashes.crc32c);
+      if (want !== undefined) return crcVerifier('CRC32C', this.#crc32c, want, path);
     }
     if (hashes.md5 !== undefined) return md5Verifier(hashes.md5, path);
     return undefined;
@@ -577,7 +567,7 @@ export class GcsBackend implements Backend {
     };
     const hashHeader = (s: Session): Record<string, string> =>
       validation === 'crc32c'
-        ? { 'X-Goog-Hash': `crc32c=${crcB64(s.crc)}` }
+        ? { 'X-Goog-Hash': `crc32c=${crcToBase64(s.crc)}` }
         : validation === 'md5' && s.md5
           ? { 'X-Goog-Hash': `md5=${s.md5.copy().digest('base64')}` }
           : {};
@@ -591,8 +581,8 @@ export class GcsBackend implements Backend {
     ): Promise<ObjectMeta> => {
       const problems: string[] = [];
       if (Number(r.size) !== size) problems.push(`size ${r.size} != ${size}`);
-      if (validation === 'crc32c' && r.crc32c !== undefined && r.crc32c !== crcB64(crc))
-        problems.push(`CRC32C ${r.crc32c} != ${crcB64(crc)}`);
+      if (validation === 'crc32c' && r.crc32c !== undefined && r.crc32c !== crcToBase64(crc))
+        problems.push(`CRC32C ${r.crc32c} != ${crcToBase64(crc)}`);
       if (validation === 'md5' && r.md5Hash !== undefined && md5 !== undefined && r.md5Hash !== md5)
         problems.push(`MD5 ${r.md5Hash} != ${md5}`);
       if (problems.length > 0) {
@@ -615,7 +605,7 @@ export class GcsBackend implements Backend {
         const crc = validation === 'crc32c' ? this.#crc32c(body) : 0;
         const md5 = validation === 'md5' ? createHash('md5').update(body).digest('base64') : undefined;
         const resource: Record<string, string> = { name: key, contentType };
-        if (validation === 'crc32c') resource.crc32c = crcB64(crc);
+        if (validation === 'crc32c') resource.crc32c = crcToBase64(crc);
         if (md5) resource.md5Hash = md5;
         const boundary = `avfs-${randomBytes(16).toString('hex')}`;
         const head = Buffer.from(

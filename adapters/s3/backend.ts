@@ -8,10 +8,10 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import type * as S3 from '@aws-sdk/client-s3';
-import { crc32 } from '../../src/core/crc32.js';
+import { crc32, crcFromBase64, crcToBase64 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
 import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
-import { orderedRangeReader, planRead } from '../../src/backend/ranged-read.js';
+import { orderedRangeReader, planRead, totalFromContentRange } from '../../src/backend/ranged-read.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import type {
   Backend,
@@ -83,18 +83,6 @@ const MiB = 1024 * 1024;
 const COPY_LIMIT = 5 * 1024 * MiB;
 /** Metadata key for the whole-object CRC32 of single-request uploads (checked on full reads). */
 const CRC_META = 'avfs-crc32';
-
-function b64crc(n: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b.toString('base64');
-}
-
-function crcFromB64(s: string | undefined): number | undefined {
-  if (!s || s.includes('-')) return undefined; // composite checksums ("…-N") are not whole-object CRCs
-  const b = Buffer.from(s, 'base64');
-  return b.length === 4 ? b.readUInt32BE(0) : undefined;
-}
 
 export class S3Backend implements Backend {
   readonly name = 's3';
@@ -249,7 +237,7 @@ export class S3Backend implements Backend {
         first.Metadata?.[CRC_META] !== undefined
           ? Number.parseInt(first.Metadata[CRC_META], 16)
           : sameObject && head?.ChecksumType === 'FULL_OBJECT'
-            ? crcFromB64(head.ChecksumCRC32)
+            ? crcFromBase64(head.ChecksumCRC32)
             : undefined;
       if (expected !== undefined && Number.isFinite(expected))
         verify = crcVerifier('CRC32', crc32, expected, this.#path(key));
@@ -299,7 +287,7 @@ export class S3Backend implements Backend {
             Body: body,
             ContentLength: body.length,
             ContentType: options.contentType,
-            ...(checksums ? { ChecksumCRC32: b64crc(info.crc32) } : {}),
+            ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
             ...(crcMeta ? { Metadata: { [CRC_META]: (info.crc32 >>> 0).toString(16) } } : {}),
             ...conditional,
           }),
@@ -338,7 +326,7 @@ export class S3Backend implements Backend {
             PartNumber: partNumber,
             Body: body,
             ContentLength: body.length,
-            ...(checksums ? { ChecksumCRC32: b64crc(info.crc32) } : {}),
+            ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
           }),
           'write',
           key,
@@ -361,10 +349,12 @@ export class S3Backend implements Backend {
               Parts: parts.map((p) => ({
                 PartNumber: p.partNumber,
                 ETag: p.token,
-                ...(checksums ? { ChecksumCRC32: b64crc(p.crc32) } : {}),
+                ...(checksums ? { ChecksumCRC32: crcToBase64(p.crc32) } : {}),
               })),
             },
-            ...(checksums ? { ChecksumCRC32: b64crc(info.crc32), ChecksumType: 'FULL_OBJECT' as const } : {}),
+            ...(checksums
+              ? { ChecksumCRC32: crcToBase64(info.crc32), ChecksumType: 'FULL_OBJECT' as const }
+              : {}),
             ...conditional,
           }),
           'write',
@@ -551,9 +541,4 @@ export class S3Backend implements Backend {
 /** CopySource wants the key URL-encoded, with its slashes kept. */
 function encodeKey(key: string): string {
   return encodeURIComponent(key).replace(/%2F/g, '/');
-}
-
-function totalFromContentRange(v: string | undefined): number | undefined {
-  const m = v ? /\/(\d+)$/.exec(v) : null;
-  return m ? Number(m[1]) : undefined;
 }

@@ -26,6 +26,12 @@ import { fsError } from '../core/errors.js';
  */
 export const DEFAULT_PARALLEL_BELOW = 256 * 1024 * 1024;
 
+/** The object's total size from a `Content-Range: bytes S-E/TOTAL` header, if it has one. */
+export function totalFromContentRange(v: string | undefined): number | undefined {
+  const m = v ? /\/(\d+)$/.exec(v) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
 /** How a backend starts a read, from its options: see {@link planRead}. */
 export interface ReadPlan {
   from: number;

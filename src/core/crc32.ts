@@ -79,3 +79,20 @@ export function crc32Combine(crc1: number, crc2: number, len2: number): number {
   }
   return (c ^ crc2) >>> 0;
 }
+
+/** A CRC as the clouds write it in headers: 4 bytes big-endian, base64. */
+export function crcToBase64(n: number): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b.toString('base64');
+}
+
+/**
+ * A whole-object CRC from its base64 header form; undefined for anything else (a composite
+ * multipart checksum `…-N` is not a whole-object CRC).
+ */
+export function crcFromBase64(s: string | undefined): number | undefined {
+  if (!s || s.includes('-')) return undefined;
+  const b = Buffer.from(s, 'base64');
+  return b.length === 4 ? b.readUInt32BE(0) : undefined;
+}

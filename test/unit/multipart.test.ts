@@ -8,7 +8,14 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { fsError } from '../../src/core/errors.js';
-import { crc32 as fastCrc32, crc32c, crc32Combine, crc32Implementation } from '../../src/core/crc32.js';
+import {
+  crc32 as fastCrc32,
+  crc32c,
+  crc32Combine,
+  crc32Implementation,
+  crcFromBase64,
+  crcToBase64,
+} from '../../src/core/crc32.js';
 import {
   createMultipartWriter,
   crc32Of,
@@ -450,6 +457,15 @@ describe('core crc32 / crc32c', () => {
     for (let i = 0; i < part.length; i += 4096) part[i] = (i * 2654435761) >>> 24;
     expect(await crc32Of(part)).toBe(crc32(part) >>> 0);
     expect(await crc32Of(part.subarray(5, 2 * MiB))).toBe(crc32(part.subarray(5, 2 * MiB)) >>> 0);
+  });
+
+  it('CRCs in header form: 4 bytes big-endian base64; composite checksums are not whole-object CRCs', () => {
+    expect(crcToBase64(0xcbf43926)).toBe('y/Q5Jg==');
+    expect(crcFromBase64('y/Q5Jg==')).toBe(0xcbf43926);
+    for (const n of [0, 1, 0xffffffff, 0x80000000]) expect(crcFromBase64(crcToBase64(n))).toBe(n >>> 0);
+    expect(crcFromBase64('y/Q5Jg==-3')).toBeUndefined();
+    expect(crcFromBase64('AAAA')).toBeUndefined(); // 3 bytes
+    expect(crcFromBase64(undefined)).toBeUndefined();
   });
 
   it('crc32c matches the published check values (RFC 3720 B.4)', () => {
