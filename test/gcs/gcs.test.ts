@@ -544,6 +544,28 @@ describe('gcs flavor [emulator]', () => {
     } finally {
       await withKey.close();
     }
+    // With a custom endpoint the SDK sends no credentials (above); here it must use the key, and
+    // signing with it fails: the failure still names the URI and shows none of the key.
+    const usingKey = await rig({
+      useAuthWithCustomEndpoint: true,
+      credentials: JSON.stringify({
+        type: 'service_account',
+        client_email: 'x@y.iam.gserviceaccount.com',
+        private_key: canary,
+        private_key_id: 'avfs-canary-key-id',
+      }),
+    });
+    try {
+      const err = await usingKey.fs.promises
+        .readFile(usingKey.uri('missing.txt'))
+        .catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { path?: string }).path).toBe(usingKey.uri('missing.txt'));
+      const text = `${String(err)} ${inspect(err, { depth: 8 })} ${(err as Error).stack ?? ''}`;
+      expect(text).not.toContain('avfs-canary');
+    } finally {
+      await usingKey.close();
+    }
   });
 
   it('a malformed service-account key is EINVAL, and the error quotes none of it', async () => {
