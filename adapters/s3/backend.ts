@@ -10,7 +10,14 @@ import { Readable } from 'node:stream';
 import type * as S3 from '@aws-sdk/client-s3';
 import { crc32, crcFromBase64, crcToBase64 } from '../../src/core/crc32.js';
 import { fsError, isFsError } from '../../src/core/errors.js';
-import { createMultipartWriter, S3_LIMITS, type MultipartService } from '../../src/backend/multipart.js';
+import {
+  createMultipartWriter,
+  S3_LIMITS,
+  Segments,
+  type MultipartService,
+  type PartBody,
+  type SegmentedMultipartService,
+} from '../../src/backend/multipart.js';
 import { orderedRangeReader, planRead, totalFromContentRange } from '../../src/backend/ranged-read.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
 import type {
@@ -25,6 +32,17 @@ import type {
   WriteOptions,
 } from '../../src/backend/types.js';
 import { mapS3Error, statusOf } from './errors.js';
+
+/** A zero-copy body on its way through the SDK's middleware (see the constructor). */
+class SegmentedPayload {
+  constructor(readonly segments: Segments) {}
+}
+
+/** The SDK `Body` for a part: a Buffer as it is, segments wrapped for the middleware. */
+function sdkBody(body: PartBody): Buffer {
+  // Typed as Buffer for the SDK's input type; the middleware replaces it before any I/O.
+  return (body instanceof Segments ? new SegmentedPayload(body) : body) as Buffer;
+}
 
 export interface S3BackendOptions {
   bucket: string;
@@ -60,6 +78,13 @@ export interface S3BackendOptions {
   conditionalCopy?: boolean | undefined;
   /** The server implements UploadPartCopy (copies above 5 GiB). */
   uploadPartCopy?: boolean | undefined;
+  /**
+   * Send piped and `writeFile` chunks without copying them into part buffers (default true). Only
+   * where payloads are not hashed for SigV4 (HTTPS or `trustedEndpoint`). Turn it off for a
+   * source that modifies a chunk after handing it to a stream (which node:fs streams do not
+   * tolerate either).
+   */
+  zeroCopy?: boolean | undefined;
   /** SDK attempts per request (default 3). */
   maxAttempts?: number | undefined;
   /** Keys per ListObjectsV2 page (default 1000, the S3 maximum). */
@@ -96,6 +121,8 @@ export class S3Backend implements Backend {
   readonly #checksums: boolean;
   /** Store and verify our own CRC32 metadata. */
   readonly #crcMeta: boolean;
+  /** Bodies are sent as UNSIGNED-PAYLOAD (HTTPS or a trusted endpoint): zero-copy parts allowed. */
+  readonly #unsignedPayload: boolean;
 
   constructor(sdk: Sdk, options: S3BackendOptions) {
     this.#sdk = sdk;
@@ -137,7 +164,22 @@ export class S3Backend implements Backend {
       expectContinueHeader: false,
       maxAttempts: options.maxAttempts ?? 3,
     });
-    if (https || options.trustedEndpoint) {
+    this.#unsignedPayload = https || options.trustedEndpoint === true;
+    // A zero-copy part travels through the SDK as a SegmentedPayload (not a stream, so the SDK
+    // still retries it), and becomes a fresh Readable over its buffers for each attempt, right
+    // before the HTTP handler.
+    this.#client.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { body?: unknown };
+        if (!(req.body instanceof SegmentedPayload)) return next(args);
+        const request = Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, {
+          body: Readable.from(req.body.segments.buffers, { objectMode: false }),
+        });
+        return next({ ...args, request });
+      },
+      { step: 'deserialize', priority: 'low', name: 'avfsSegmentedBody' },
+    );
+    if (this.#unsignedPayload) {
       // Payload SHA-256 for SigV4 halves throughput; TLS (or a trusted loopback) plus our CRC32
       // protects the bytes instead.
       this.#client.middlewareStack.add(
@@ -278,13 +320,14 @@ export class S3Backend implements Backend {
     const Bucket = this.bucket;
     const checksums = this.#checksums;
     const crcMeta = this.#crcMeta;
-    const service: MultipartService<string> = {
+    const service: SegmentedMultipartService<string> = {
+      segments: true,
       put: async (body, info) => {
         const r = await this.#send<S3.PutObjectCommandOutput>(
           new sdk.PutObjectCommand({
             Bucket,
             Key: key,
-            Body: body,
+            Body: sdkBody(body),
             ContentLength: body.length,
             ContentType: options.contentType,
             ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
@@ -324,7 +367,7 @@ export class S3Backend implements Backend {
             Key: key,
             UploadId: uploadId,
             PartNumber: partNumber,
-            Body: body,
+            Body: sdkBody(body),
             ContentLength: body.length,
             ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
           }),
@@ -373,7 +416,10 @@ export class S3Backend implements Backend {
       },
       isRetryable: (err) => isFsError(err) && err.retryable,
     };
-    return createMultipartWriter(service, {
+    // Zero-copy parts only where the payload is not hashed for SigV4 (the signer cannot hash segments).
+    const plain: MultipartService<string> = { ...service, segments: false };
+    const zeroCopy = this.#unsignedPayload && this.#opts.zeroCopy !== false;
+    return createMultipartWriter(zeroCopy ? service : plain, {
       partSize: this.#opts.partSize,
       concurrency: this.#opts.concurrency,
       sizeHint: options.sizeHint,

@@ -52,6 +52,10 @@ export const s3Flavor = defineFlavor({
       description: 'Upload part size in bytes (default 16 MiB; grows for huge objects)',
     },
     concurrency: { type: 'number', description: 'Parts uploaded at once (default 4)' },
+    zeroCopy: {
+      type: 'boolean',
+      description: 'Send piped and writeFile chunks without copying them (default true; HTTPS or trusted endpoints)',
+    },
     ...readConfigFields(16),
     trustedEndpoint: {
       type: 'boolean',

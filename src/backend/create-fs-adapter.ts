@@ -22,7 +22,10 @@ import { VfsDirent, VfsStats } from '../core/stats.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import type { FsAdapter } from '../fs/types.js';
 import { compareKeys } from './memory-backend.js';
-import type { Backend, ByteRange, ObjectMeta, ObjectWriter } from './types.js';
+import type { Backend, ByteRange, ObjectMeta, ObjectWriter, WriteChunkOptions } from './types.js';
+
+/** Chunks handed over to the writer (see {@link WriteChunkOptions.owned}). */
+const OWNED: WriteChunkOptions = { owned: true };
 
 export interface CreateFsAdapterOptions {
   /** Concurrency for multi-object operations (directory rename, tree copy). Default 8. */
@@ -224,7 +227,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     });
     if (flags.append && existing) {
       try {
-        for await (const chunk of await backend.read(t.key)) await writer.write(chunk as Uint8Array);
+        for await (const chunk of await backend.read(t.key)) await writer.write(chunk as Uint8Array, OWNED);
       } catch (err) {
         await writer.abort(err);
         throw err;
@@ -233,12 +236,15 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     return writer;
   }
 
+  /** Writes every chunk and commits; `owned`: the chunks are handed over (see WriteChunkOptions). */
   async function writeAll(
     writer: ObjectWriter,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    owned: boolean,
   ): Promise<ObjectMeta> {
+    const opts = owned ? OWNED : undefined;
     try {
-      for await (const chunk of chunks) if (chunk.length > 0) await writer.write(chunk);
+      for await (const chunk of chunks) if (chunk.length > 0) await writer.write(chunk, opts);
       return await writer.close();
     } catch (err) {
       await writer.abort(err).catch(() => undefined);
@@ -300,9 +306,9 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const t = target(p, 'open');
     const o = typeof opts === 'object' && opts !== null ? (opts as { flag?: unknown }) : {};
     const flags = parseWriteFlags(o.flag ?? 'w', 'open', t.display);
-    const { chunks, size } = toChunks(data, encodingOf(opts) ?? 'utf8');
+    const { chunks, size, owned } = toChunks(data, encodingOf(opts) ?? 'utf8');
     const writer = await openWriter(t, flags, 'open', size);
-    await writeAll(writer, chunks);
+    await writeAll(writer, chunks, owned);
   }
 
   async function appendFile(p: unknown, data: unknown, opts?: unknown): Promise<void> {
@@ -503,7 +509,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     if (caps.serverSideCopy && caps.conditionalCopy) return backend.copy(from, to, { ifNoneMatch: true });
     const meta = await backend.stat(from);
     const writer = await backend.write(to, { sizeHint: meta?.size, ifNoneMatch: createOnly });
-    await writeAll(writer, (await backend.read(from)) as AsyncIterable<Uint8Array>);
+    await writeAll(writer, (await backend.read(from)) as AsyncIterable<Uint8Array>, true);
   }
 
   async function rename(a: unknown, b: unknown): Promise<void> {
@@ -881,6 +887,10 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const display = pathToString(p, 'open');
     let writer: ObjectWriter | undefined;
     let finished = false;
+    // Chunks a Readable pipes in are handed over (Readable semantics: a pushed chunk is never
+    // modified again; node:fs's write stream relies on the same), so the upload may keep them
+    // without a copy. Direct write() callers may reuse a chunk once its callback ran: copied.
+    let pipes = 0;
     const stream = new Writable({
       highWaterMark: o.highWaterMark ?? 16 * 1024,
       defaultEncoding: o.encoding ?? 'utf8',
@@ -906,7 +916,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         );
       },
       write(chunk: Buffer, _enc, cb) {
-        writer!.write(chunk).then(
+        writer!.write(chunk, pipes > 0 ? OWNED : undefined).then(
           () => {
             (stream as unknown as { bytesWritten: number }).bytesWritten += chunk.length;
             cb();
@@ -932,6 +942,8 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         } else cb(err);
       },
     });
+    stream.on('pipe', () => pipes++);
+    stream.on('unpipe', () => pipes--);
     Object.assign(stream, { path: display, bytesWritten: 0, pending: true });
     return stream as unknown as WriteStream;
   }
@@ -1053,15 +1065,17 @@ function numericFlags(n: number): string {
 export function toChunks(
   data: unknown,
   encoding: BufferEncoding | 'buffer',
-): { chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>; size?: number } {
+): { chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>; size?: number; owned: boolean } {
   const enc = encoding === 'buffer' ? 'utf8' : encoding;
+  // `owned`: the bytes stay untouched until the write settles (writeFile's own data, a Readable's
+  // chunks), so a writer may keep them instead of copying. A plain iterable may reuse its buffer.
   if (typeof data === 'string') {
     const b = Buffer.from(data, enc);
-    return { chunks: [b], size: b.length };
+    return { chunks: [b], size: b.length, owned: true };
   }
   if (ArrayBuffer.isView(data)) {
     const u = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return { chunks: [u], size: u.length };
+    return { chunks: [u], size: u.length, owned: true };
   }
   if (
     data !== null &&
@@ -1070,6 +1084,7 @@ export function toChunks(
   ) {
     const src = data as AsyncIterable<unknown> | Iterable<unknown>;
     return {
+      owned: data instanceof Readable,
       chunks: (async function* () {
         for await (const c of src) {
           if (typeof c === 'string') yield Buffer.from(c, enc);

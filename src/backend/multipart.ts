@@ -21,26 +21,48 @@
  * - A part that fails with a retryable error is retried with backoff; any other failure aborts the
  *   upload (no parts left behind) and every later call rejects with the *original* error.
  * - `write` resolves when its bytes are copied into a part buffer: the caller may reuse its chunk.
+ * - Zero-copy: a chunk written with `{ owned: true }` (the caller hands it over and will not modify
+ *   it until the upload settles: a piped Readable's chunks, `writeFile`'s data) is kept by
+ *   reference instead of copied, when the service takes segmented bodies (`segments: true`). Such
+ *   a part is sent as the list of the caller's chunks ({@link Segments}); its CRC32 is computed on
+ *   the calling thread as each chunk arrives (still hot in cache). Chunks under 64 KiB are copied
+ *   into small staging buffers instead, so a part never has thousands of tiny segments. Retained
+ *   bytes count against the same memory budget as part buffers.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { crc32, crc32Combine } from '../core/crc32.js';
 import { fsError } from '../core/errors.js';
-import type { ObjectMeta, ObjectWriter } from './types.js';
+import type { ObjectMeta, ObjectWriter, WriteChunkOptions } from './types.js';
 
 export interface PartResult {
   /** What the service needs to list this part in `complete` (ETag, block id…). */
   token: string;
 }
 
-export interface MultipartService<U = string> {
+/**
+ * A part made of the caller's chunks, in order (zero-copy). `length` is the total byte count. The
+ * buffers are only valid until the call that received them settles; send them as they are (a
+ * retry sends the same list again).
+ */
+export class Segments {
+  constructor(
+    readonly buffers: readonly Buffer[],
+    readonly length: number,
+  ) {}
+}
+
+/** What a service's put / uploadPart receives: one buffer, or segments if it opted in. */
+export type PartBody = Buffer | Segments;
+
+interface ServiceCalls<U, B> {
   /** Stores the whole object in one request (objects smaller than a part). */
-  put(body: Buffer, info: { crc32: number }): Promise<ObjectMeta>;
+  put(body: B, info: { crc32: number }): Promise<ObjectMeta>;
   /** Starts an upload; returns its id. */
   initiate(): Promise<U>;
   /** Uploads part `partNumber` (1-based). `body` is only valid until the promise settles. */
-  uploadPart(upload: U, partNumber: number, body: Buffer, info: { crc32: number }): Promise<PartResult>;
+  uploadPart(upload: U, partNumber: number, body: B, info: { crc32: number }): Promise<PartResult>;
   /** Commits the parts, in order. */
   complete(
     upload: U,
@@ -51,6 +73,16 @@ export interface MultipartService<U = string> {
   abort(upload: U): Promise<void>;
   /** Whether an error is worth retrying (throttling, resets, 5xx). */
   isRetryable?(err: unknown): boolean;
+}
+
+/** A service whose bodies are always one contiguous Buffer (owned chunks are copied). */
+export interface MultipartService<U = string> extends ServiceCalls<U, Buffer> {
+  segments?: false;
+}
+
+/** A service that also takes {@link Segments} bodies, so owned chunks are sent without a copy. */
+export interface SegmentedMultipartService<U = string> extends ServiceCalls<U, PartBody> {
+  segments: true;
 }
 
 export interface MultipartOptions {
@@ -211,8 +243,14 @@ export function partSizeFor(
 }
 
 /** A streaming upload with bounded memory; see the module comment for its guarantees. */
+/** Owned chunks at least this long are kept by reference; shorter ones are copied (staged). */
+const RETAIN_MIN = 64 * 1024;
+/** Staging buffers for short chunks in a segmented part. */
+const STAGE_SIZE = 256 * 1024;
+
+/** A streaming upload with bounded memory; see the module comment for its guarantees. */
 export function createMultipartWriter<U>(
-  service: MultipartService<U>,
+  service: MultipartService<U> | SegmentedMultipartService<U>,
   options: MultipartOptions = {},
 ): ObjectWriter & { readonly crc32: number } {
   const limits = {
@@ -229,13 +267,31 @@ export function createMultipartWriter<U>(
   // When parts grow (unknown sizes), fewer are in flight; two buffers are always allowed.
   const budget = initial * (concurrency + 1);
   const checksums = options.checksums ?? 'all';
+  // Every body goes through this view: a Buffer is valid for both kinds of service, Segments are
+  // only ever built when the service said it takes them.
+  const calls = service as ServiceCalls<U, PartBody>;
+  const segmentsOk = service.segments === true;
 
   let free: Buffer[] = [];
+  /** Bytes of part buffers allocated (in use or free). */
   let allocatedBytes = 0;
+  /** Bytes held for segmented parts: retained chunks and staging buffers. */
+  let retainedBytes = 0;
   const waiters: (() => void)[] = [];
+
+  // The part being filled: either a pool buffer (`current`) or a list of segments (`segs`).
   let current: Buffer | undefined;
+  let segs: Buffer[] | undefined;
+  /** Running CRC32 of a segmented part (computed as segments are added). */
+  let segCrc = 0;
+  /** Bytes a segmented part holds against the budget. */
+  let segHeld = 0;
+  let stage: Buffer | undefined;
+  let stageStart = 0;
+  let stageEnd = 0;
   let currentSize = 0;
   let filled = 0;
+
   let partNumber = 0;
   let total = 0;
   /** Set by `close`: the single put's CRC, or the part CRCs combined in order. */
@@ -251,6 +307,13 @@ export function createMultipartWriter<U>(
   let committing: Promise<ObjectMeta> | undefined;
 
   const sizeOf = (n: number): number => (fixedSize ? initial : partSizeFor(n, initial, limits));
+  const limit = (): number => Math.max(budget, 2 * currentSize);
+  const wait = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
+
+  function wake(): void {
+    // Pool and segment waiters re-check their own condition: wake them all.
+    for (const w of waiters.splice(0)) w();
+  }
 
   async function acquire(size: number): Promise<Buffer> {
     for (;;) {
@@ -262,17 +325,29 @@ export function createMultipartWriter<U>(
       });
       const b = free.pop();
       if (b) return b;
-      if (allocatedBytes + size <= Math.max(budget, 2 * size)) {
+      if (allocatedBytes + retainedBytes + size <= Math.max(budget, 2 * size) || inflight.size === 0) {
         allocatedBytes += size;
         return checksums === 'none' ? Buffer.allocUnsafe(size) : sharedBuffer(size);
       }
-      await new Promise<void>((resolve) => waiters.push(resolve));
+      await wait();
     }
   }
 
   function release(b: Buffer): void {
     free.push(b);
-    waiters.shift()?.();
+    wake();
+  }
+
+  /** Holds `n` more bytes for the segmented part, waiting while parts in flight use the budget. */
+  async function reserve(n: number): Promise<void> {
+    // Free pool buffers are given back first: a stream of owned chunks does not need them.
+    while (free.length > 0 && allocatedBytes + retainedBytes + n > limit()) allocatedBytes -= free.pop()!.length;
+    while (allocatedBytes + retainedBytes + n > limit() && inflight.size > 0) {
+      await wait();
+      if (failure !== undefined) throw failure;
+    }
+    retainedBytes += n;
+    segHeld += n;
   }
 
   /** Records the first failure and aborts the upload right away (no parts left behind). */
@@ -304,10 +379,51 @@ export function createMultipartWriter<U>(
     }
   }
 
-  function dispatch(buf: Buffer, length: number): void {
+  /** Ends the staging buffer's open region as a segment (and adds it to the part's CRC). */
+  function closeStage(): void {
+    if (!stage || stageEnd === stageStart) return;
+    const seg = stage.subarray(stageStart, stageEnd);
+    segs!.push(seg);
+    if (checksums === 'all') segCrc = crc32(seg, segCrc);
+    stageStart = stageEnd;
+  }
+
+  /** The part being filled, taken out of the writer's state: its body, CRC (if known) and release. */
+  function takePart(): { body: PartBody; crc: number | undefined; release: () => void } {
+    let part: { body: PartBody; crc: number | undefined; release: () => void };
+    if (segs) {
+      closeStage();
+      const held = segHeld;
+      part = {
+        body: new Segments(segs, filled),
+        crc: checksums === 'all' ? segCrc >>> 0 : undefined,
+        release: () => {
+          retainedBytes -= held;
+          wake();
+        },
+      };
+    } else {
+      const buf = current;
+      part = {
+        body: buf ? buf.subarray(0, filled) : Buffer.alloc(0),
+        crc: undefined,
+        release: () => buf && release(buf),
+      };
+    }
+    current = undefined;
+    segs = undefined;
+    stage = undefined;
+    stageStart = stageEnd = 0;
+    segCrc = 0;
+    segHeld = 0;
+    filled = 0;
+    return part;
+  }
+
+  function dispatch(part: ReturnType<typeof takePart>, length: number): void {
     const n = ++partNumber;
     if (n > limits.maxParts) {
-      release(buf);
+      part.release();
       fail(
         fsError('EFBIG', {
           syscall: 'write',
@@ -317,20 +433,24 @@ export function createMultipartWriter<U>(
       );
       return;
     }
-    const body = buf.subarray(0, length);
-    upload ??= service.initiate().then((id) => (uploadId = id));
-    // The part's CRC (on a worker) runs alongside the initiate and the filling of the next part.
-    const crc = checksums === 'all' ? crc32Of(body) : Promise.resolve(0);
+    upload ??= calls.initiate().then((id) => (uploadId = id));
+    // A pool part's CRC (on a worker) runs alongside the initiate and the filling of the next part.
+    const crc =
+      checksums !== 'all'
+        ? Promise.resolve(0)
+        : part.crc !== undefined
+          ? Promise.resolve(part.crc)
+          : bodyCrc(part.body);
     const p = (async () => {
       try {
         const [id, partCrc] = await Promise.all([upload!, crc]);
         if (failure !== undefined) return;
-        const res = await withRetry(() => service.uploadPart(id, n, body, { crc32: partCrc }));
+        const res = await withRetry(() => calls.uploadPart(id, n, part.body, { crc32: partCrc }));
         done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
       } catch (err) {
         fail(err);
       } finally {
-        release(buf);
+        part.release();
       }
     })();
     inflight.add(p);
@@ -341,13 +461,51 @@ export function createMultipartWriter<U>(
     while (inflight.size >= concurrency) await Promise.race(inflight);
   }
 
-  /** Sends the full current buffer as the next part (called only when more bytes follow). */
+  /** Sends the full current part (called only when more bytes follow). */
   async function flushFull(): Promise<void> {
     await waitForSlot();
     if (failure !== undefined) throw failure;
-    dispatch(current!, filled);
-    current = undefined;
-    filled = 0;
+    const length = filled;
+    dispatch(takePart(), length);
+  }
+
+  /** Adds `piece` to a segmented part: by reference when owned and long enough, else staged. */
+  async function addSegment(piece: Uint8Array, retain: boolean): Promise<void> {
+    if (retain) {
+      closeStage();
+      await reserve(piece.length);
+      const seg = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
+      segs!.push(seg);
+      if (checksums === 'all') segCrc = crc32(seg, segCrc);
+      return;
+    }
+    let offset = 0;
+    while (offset < piece.length) {
+      if (!stage || stageEnd === stage.length) {
+        closeStage();
+        // Never more staging than the part still needs.
+        const size = Math.min(STAGE_SIZE, currentSize - filled - offset);
+        await reserve(size);
+        stage = Buffer.allocUnsafe(size);
+        stageStart = stageEnd = 0;
+      }
+      const n = Math.min(piece.length - offset, stage.length - stageEnd);
+      stage.set(piece.subarray(offset, offset + n), stageEnd);
+      stageEnd += n;
+      offset += n;
+    }
+  }
+
+  /** A single put (an object smaller than one part): the CRC, then the commit. */
+  async function putWhole(): Promise<ObjectMeta> {
+    const part = takePart();
+    try {
+      const crc = checksums === 'none' ? 0 : (part.crc ?? (await bodyCrc(part.body)));
+      wholeCrc = crc;
+      return await commit(() => withRetry(() => calls.put(part.body, { crc32: crc })));
+    } finally {
+      part.release();
+    }
   }
 
   /**
@@ -381,22 +539,29 @@ export function createMultipartWriter<U>(
     get crc32() {
       return wholeCrc >>> 0;
     },
-    async write(chunk: Uint8Array): Promise<void> {
+    async write(chunk: Uint8Array, opts?: WriteChunkOptions): Promise<void> {
       if (failure !== undefined) throw failure;
       if (state !== 'open')
         throw fsError('EBADF', { syscall: 'write', path: options.path, detail: `upload is ${state}` });
       total += chunk.length;
+      const owned = segmentsOk && opts?.owned === true;
       let offset = 0;
       while (offset < chunk.length) {
-        // A full buffer is sent only once more bytes arrive: an object of exactly one part stays one put.
-        if (current && filled === currentSize) await flushFull();
-        if (!current) {
+        // A full part is sent only once more bytes arrive: an object of exactly one part stays one put.
+        if ((current || segs) && filled === currentSize) await flushFull();
+        if (!current && !segs) {
           currentSize = sizeOf(partNumber + 1);
-          current = await acquire(currentSize);
-          if (failure !== undefined) throw failure;
+          // A part starts segmented when its first bytes can be kept by reference.
+          if (owned && Math.min(chunk.length - offset, currentSize) >= RETAIN_MIN) segs = [];
+          else {
+            current = await acquire(currentSize);
+            if (failure !== undefined) throw failure;
+          }
         }
         const n = Math.min(chunk.length - offset, currentSize - filled);
-        current.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
+        const piece = n === chunk.length ? chunk : chunk.subarray(offset, offset + n);
+        if (segs) await addSegment(piece, owned && n >= RETAIN_MIN);
+        else current!.set(piece, filled);
         filled += n;
         offset += n;
       }
@@ -407,30 +572,18 @@ export function createMultipartWriter<U>(
         throw fsError('EBADF', { syscall: 'close', path: options.path, detail: `upload is ${state}` });
       state = 'closing';
       try {
-        if (partNumber === 0) {
-          const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
-          const crc = checksums === 'none' ? 0 : await crc32Of(body);
-          wholeCrc = crc;
-          filled = 0;
-          try {
-            return await commit(() => withRetry(() => service.put(body, { crc32: crc })));
-          } finally {
-            if (current) release(current);
-            current = undefined;
-          }
-        }
-        if (current && filled > 0) {
+        if (partNumber === 0) return await putWhole();
+        if ((current || segs) && filled > 0) {
           await waitForSlot();
-          dispatch(current, filled);
-        } else if (current) release(current);
-        current = undefined;
-        filled = 0;
+          const length = filled;
+          dispatch(takePart(), length);
+        } else takePart().release();
         while (inflight.size > 0) await Promise.race(inflight);
         if (failure !== undefined) return await settleFailure();
         done.sort((a, b) => a.partNumber - b.partNumber);
         wholeCrc = 0;
         for (const d of done) wholeCrc = crc32Combine(wholeCrc, d.crc32, d.size);
-        return await commit(() => service.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total }));
+        return await commit(() => calls.complete(uploadId!, done, { crc32: wholeCrc >>> 0, size: total }));
       } catch (err) {
         fail(err);
         return settleFailure();
@@ -458,4 +611,17 @@ export function createMultipartWriter<U>(
     },
   };
   return writer;
+}
+
+/** CRC32 of a body: a pool buffer's on a worker, segments' on this thread (they are not shared). */
+function bodyCrc(body: PartBody): Promise<number> {
+  if (!(body instanceof Segments)) return crc32Of(body);
+  let crc = 0;
+  for (const b of body.buffers) crc = crc32(b, crc);
+  return Promise.resolve(crc >>> 0);
+}
+
+/** A part body's buffers in order (one for a Buffer body). */
+export function bodyChunks(body: PartBody): readonly Buffer[] {
+  return body instanceof Segments ? body.buffers : [body];
 }

@@ -36,14 +36,25 @@ export interface WriteOptions {
 /**
  * A streaming upload. Nothing is visible under the key until `close()` resolves.
  */
+/** Options for one {@link ObjectWriter.write}. */
+export interface WriteChunkOptions {
+  /**
+   * The caller hands the chunk over: it will not modify the chunk until the upload settles
+   * (`close` or `abort` has settled). A writer may then keep a reference instead of copying it.
+   * True for a piped Readable's chunks and for `writeFile`'s data; never for `FileHandle.write`.
+   */
+  owned?: boolean | undefined;
+}
+
 export interface ObjectWriter {
   /**
    * Accepts the next chunk.
    * - Resolves when the writer can take more (backpressure): buffered bytes stay bounded.
-   * - The chunk's memory may be reused by the caller after the promise resolves.
+   * - The chunk's memory may be reused by the caller after the promise resolves, unless it was
+   *   written with `owned: true` (then: after the upload settles).
    * - Rejects with the upload's error once the upload has failed.
    */
-  write(chunk: Uint8Array): Promise<void>;
+  write(chunk: Uint8Array, options?: WriteChunkOptions): Promise<void>;
   /**
    * Commits the object.
    * - Resolves with the stored object's metadata once it is visible to `stat`/`read`/`list`.

@@ -3,6 +3,8 @@
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import {
   GetObjectCommand,
@@ -120,6 +122,31 @@ for (const entry of servers) {
         expect(sha(Buffer.from(await direct.Body!.transformToByteArray()))).toBe(sha(data));
       });
     }
+
+    it('direct write() calls may reuse their buffer once the callback ran; piped chunks are sent as they are', async () => {
+      // Piped chunks are handed over (zero-copy); chunks given to write() directly are copied, so
+      // a caller that scribbles over its buffer after each callback still stores the right bytes.
+      const data = payload(12 * MiB + 5, 31);
+      const ws = r.fs.createWriteStream(r.uri('reuse.bin'));
+      const scratch = Buffer.allocUnsafe(300_001);
+      for (let i = 0; i < data.length; i += scratch.length) {
+        const n = data.copy(scratch, 0, i, i + scratch.length);
+        await new Promise<void>((ok, ko) => ws.write(scratch.subarray(0, n), (err) => (err ? ko(err) : ok())));
+        scratch.fill(0x5a);
+      }
+      await new Promise<void>((ok, ko) => ws.end((err?: Error | null) => (err ? ko(err) : ok())));
+      expect(sha(await readAll(r.fs, r.uri('reuse.bin')))).toBe(sha(data));
+      // The same bytes piped in fresh chunks of assorted sizes (some under the 64 KiB copy floor).
+      const sizes = [1 << 20, 1000, 65_536, 3 * MiB + 1, 17];
+      const chunks: Buffer[] = [];
+      for (let i = 0, k = 0; i < data.length; k++) {
+        const n = Math.min(sizes[k % sizes.length]!, data.length - i);
+        chunks.push(Buffer.from(data.subarray(i, i + n)));
+        i += n;
+      }
+      await pipeline(Readable.from(chunks), r.fs.createWriteStream(r.uri('piped.bin')));
+      expect(sha(await readAll(r.fs, r.uri('piped.bin')))).toBe(sha(data));
+    });
 
     it('ranged reads return exactly the requested bytes, across part and range boundaries', async () => {
       const data = payload(11 * MiB + 3, 77);

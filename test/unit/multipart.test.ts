@@ -22,7 +22,10 @@ import {
   partSizeFor,
   planPartSize,
   S3_LIMITS,
+  Segments,
   type MultipartService,
+  type PartBody,
+  type SegmentedMultipartService,
 } from '../../src/backend/multipart.js';
 
 const MiB = 1024 * 1024;
@@ -260,6 +263,256 @@ describe('multipart writer', () => {
     await vi.waitFor(() => expect(svc.aborted).toEqual(['upload-1']), { timeout: 2000 });
     await expect(w.close()).rejects.toMatchObject({ code: 'EFBIG' });
     expect(svc.aborted).toEqual(['upload-1']);
+  });
+});
+
+/**
+ * A service that takes segmented bodies. It records each body as the writer handed it over (the
+ * segment buffers themselves, by reference), so a test can check which bytes were kept without a
+ * copy, and snapshots the bytes at send time to check nothing changed before the part was sent.
+ */
+interface SegRecorder extends SegmentedMultipartService<string> {
+  parts: Map<number, { bytes: Buffer; buffers: readonly Buffer[] }>;
+  puts: { bytes: Buffer; buffers: readonly Buffer[] }[];
+  completed: Buffer | undefined;
+  aborted: string[];
+  attempts: Map<number, number>;
+  /** The most bytes held by bodies handed to the service and not yet settled. */
+  maxHeld: number;
+}
+
+function segRecorder(opts: { failPart?: (n: number, attempt: number) => Error | undefined } = {}): SegRecorder {
+  let held = 0;
+  const flatten = (body: PartBody) => {
+    const buffers = body instanceof Segments ? body.buffers : [body];
+    const bytes = Buffer.concat(buffers);
+    expect(bytes.length).toBe(body.length);
+    return { bytes, buffers };
+  };
+  const r: SegRecorder = {
+    segments: true,
+    parts: new Map(),
+    puts: [],
+    completed: undefined,
+    aborted: [],
+    attempts: new Map(),
+    maxHeld: 0,
+    async put(body, info) {
+      const rec = flatten(body);
+      expect(info.crc32).toBe(crc32(rec.bytes));
+      r.puts.push(rec);
+      return { key: 'k', size: body.length, mtime: new Date() };
+    },
+    async initiate() {
+      return 'upload-1';
+    },
+    async uploadPart(_id, n, body, info) {
+      held += body.length;
+      r.maxHeld = Math.max(r.maxHeld, held);
+      try {
+        const attempt = (r.attempts.get(n) ?? 0) + 1;
+        r.attempts.set(n, attempt);
+        await new Promise((res) => setTimeout(res, 2));
+        const err = opts.failPart?.(n, attempt);
+        if (err) throw err;
+        const rec = flatten(body);
+        expect(info.crc32).toBe(crc32(rec.bytes));
+        r.parts.set(n, rec);
+        return { token: `etag-${n}` };
+      } finally {
+        held -= body.length;
+      }
+    },
+    async complete(_id, parts, info) {
+      r.completed = Buffer.concat(parts.map((p) => r.parts.get(p.partNumber)!.bytes));
+      expect(info.crc32).toBe(crc32(r.completed));
+      return { key: 'k', size: info.size, mtime: new Date() };
+    },
+    async abort(id) {
+      r.aborted.push(id);
+    },
+    isRetryable: (err) => (err as { retryable?: boolean }).retryable === true,
+  };
+  return r;
+}
+
+/** `data` as fresh owned chunks of `chunk` bytes (each its own allocation, never touched again). */
+function ownedChunks(data: Buffer, chunk: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; i += chunk) out.push(Buffer.from(data.subarray(i, i + chunk)));
+  return out;
+}
+
+describe('multipart writer: owned chunks (zero-copy)', () => {
+  const OWNED = { owned: true };
+
+  it('owned chunks are sent by reference, in order, with the right part and object CRCs', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, { ...small, concurrency: 2 });
+    const data = payload(17 * MiB + 333, 11);
+    const chunks = ownedChunks(data, 1 << 20);
+    for (const c of chunks) await w.write(c, OWNED);
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    expect(w.crc32).toBe(crc32(data));
+    expect([...svc.parts.keys()].sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    // Every segment of part 1 is one of the caller's buffers (or a view of it): nothing copied.
+    const part1 = svc.parts.get(1)!.buffers;
+    expect(part1.length).toBe(5);
+    part1.forEach((seg, i) => expect(seg.buffer).toBe(chunks[i]!.buffer));
+  });
+
+  it('chunks written without `owned` are copied, even to a segmented service', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, small);
+    const data = payload(11 * MiB, 12);
+    await feed(w, data, 1 << 20); // one reused scratch buffer, scribbled over after each write
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+  });
+
+  it('a service without segments gets one contiguous Buffer per part even for owned chunks', async () => {
+    const svc = recorder();
+    const w = createMultipartWriter(svc, small);
+    const data = payload(11 * MiB, 13);
+    for (const c of ownedChunks(data, 1 << 20)) await w.write(c, OWNED);
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    expect(svc.partSizes).toEqual([5 * MiB, 5 * MiB, MiB]);
+  });
+
+  it('short owned chunks are staged (copied) so a part is not thousands of tiny segments', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, small);
+    const data = payload(6 * MiB, 14);
+    // A first long chunk starts a segmented part; then 1000-byte chunks follow.
+    await w.write(Buffer.from(data.subarray(0, 1 << 20)), OWNED);
+    for (let i = 1 << 20; i < data.length; i += 1000) await w.write(Buffer.from(data.subarray(i, i + 1000)), OWNED);
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    // 4 MiB of short chunks in part 1 fit in 256 KiB staging buffers: 1 + 16 segments, not 4,000+.
+    expect(svc.parts.get(1)!.buffers.length).toBeLessThanOrEqual(1 + 17);
+  });
+
+  it('mixed owned and copied chunks, at odd sizes, reassemble exactly', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, { ...small, concurrency: 3 });
+    const data = payload(23 * MiB + 4321, 15);
+    const scratch = Buffer.allocUnsafe(700_001);
+    let i = 0;
+    let k = 0;
+    while (i < data.length) {
+      const n = Math.min([700_001, 65_536, 1, 3 * MiB + 7][k % 4]!, data.length - i);
+      if (k % 3 === 0) {
+        data.copy(scratch, 0, i, i + Math.min(n, scratch.length));
+        const m = Math.min(n, scratch.length);
+        await w.write(scratch.subarray(0, m));
+        scratch.fill(0xab);
+        i += m;
+      } else {
+        await w.write(Buffer.from(data.subarray(i, i + n)), OWNED);
+        i += n;
+      }
+      k++;
+    }
+    await w.close();
+    expect(sha(svc.completed!)).toBe(sha(data));
+    expect(w.crc32).toBe(crc32(data));
+  });
+
+  it('memory stays bounded: with parts stuck in flight, owned writes stop at the budget', async () => {
+    const svc = segRecorder();
+    const g = gate();
+    const upload = svc.uploadPart;
+    svc.uploadPart = async (...args) => {
+      await g.wait;
+      return upload(...args);
+    };
+    const w = createMultipartWriter(svc, { ...small, concurrency: 2 });
+    const data = payload(40 * MiB, 16);
+    const chunks = ownedChunks(data, 1 << 20);
+    let accepted = 0;
+    const writing = (async () => {
+      for (const c of chunks) {
+        await w.write(c, OWNED);
+        accepted += c.length;
+      }
+      await w.close();
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    // Budget: part size × (concurrency + 1) = 15 MiB, counting the part being filled.
+    expect(accepted).toBeLessThanOrEqual(15 * MiB);
+    expect(accepted).toBeGreaterThanOrEqual(10 * MiB);
+    g.open();
+    await writing;
+    expect(sha(svc.completed!)).toBe(sha(data));
+  });
+
+  it('an object below one part is a single put of the caller\'s own buffers', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, small);
+    const a = payload(1 << 20, 17);
+    const b = payload(200_000, 18);
+    await w.write(a, OWNED);
+    await w.write(b, OWNED);
+    await w.close();
+    expect(svc.puts).toHaveLength(1);
+    expect(svc.puts[0]!.buffers.map((x) => x.buffer)).toEqual([a.buffer, b.buffer]);
+    expect(sha(svc.puts[0]!.bytes)).toBe(sha(Buffer.concat([a, b])));
+  });
+
+  it("with checksums 'single', a segmented single put still carries its CRC32; parts carry none", async () => {
+    const one = segRecorder();
+    const w1 = createMultipartWriter(one, { ...small, checksums: 'single' });
+    const data = payload(3 * MiB, 21);
+    for (const c of ownedChunks(data, 1 << 20)) await w1.write(c, OWNED);
+    await w1.close();
+    expect(w1.crc32).toBe(crc32(data));
+    expect(sha(one.puts[0]!.bytes)).toBe(sha(data));
+
+    const crcs: number[] = [];
+    const many = segRecorder();
+    const upload = many.uploadPart;
+    many.uploadPart = async (id, n, body, info) => {
+      crcs.push(info.crc32);
+      return upload(id, n, body, { crc32: crc32(Buffer.concat(body instanceof Segments ? body.buffers : [body])) });
+    };
+    let completeCrc: number | undefined;
+    many.complete = async (_id, parts, info) => {
+      completeCrc = info.crc32;
+      many.completed = Buffer.concat(parts.map((p) => many.parts.get(p.partNumber)!.bytes));
+      return { key: 'k', size: info.size, mtime: new Date() };
+    };
+    const w2 = createMultipartWriter(many, { ...small, checksums: 'single' });
+    const big = payload(11 * MiB, 22);
+    for (const c of ownedChunks(big, 1 << 20)) await w2.write(c, OWNED);
+    await w2.close();
+    expect(crcs).toEqual([0, 0, 0]);
+    expect(completeCrc).toBe(0);
+    expect(sha(many.completed!)).toBe(sha(big));
+  });
+
+  it('a retried segmented part is sent again with the same bytes; a persistent failure aborts', async () => {
+    const svc = segRecorder({
+      failPart: (n, attempt) => (n === 2 && attempt === 1 ? fsError('ECONNRESET', { retryable: true }) : undefined),
+    });
+    const w = createMultipartWriter(svc, { ...small, backoffMs: 1 });
+    const data = payload(12 * MiB, 19);
+    for (const c of ownedChunks(data, 1 << 20)) await w.write(c, OWNED);
+    await w.close();
+    expect(svc.attempts.get(2)).toBe(2);
+    expect(sha(svc.completed!)).toBe(sha(data));
+
+    const original = fsError('EACCES', { detail: 'denied' });
+    const bad = segRecorder({ failPart: (n) => (n === 1 ? original : undefined) });
+    const w2 = createMultipartWriter(bad, small);
+    await expect(
+      (async () => {
+        for (const c of ownedChunks(payload(12 * MiB, 20), 1 << 20)) await w2.write(c, OWNED);
+        await w2.close();
+      })(),
+    ).rejects.toBe(original);
+    expect(bad.aborted).toEqual(['upload-1']);
   });
 });
 
