@@ -78,6 +78,13 @@ export interface S3BackendOptions {
   conditionalCopy?: boolean | undefined;
   /** The server implements UploadPartCopy (copies above 5 GiB). */
   uploadPartCopy?: boolean | undefined;
+  /** Bytes an upload may hold at once (default `partSize × (concurrency + 1)`, 80 MiB). */
+  memoryBudget?: number | undefined;
+  /**
+   * Once a part uploads at this many bytes/s or more, later parts double, up to half the memory
+   * budget (default 256 MiB/s; 0: never). Fewer, larger requests on a fast link.
+   */
+  growPartsAbove?: number | undefined;
   /**
    * Send piped and `writeFile` chunks without copying them into part buffers (default true). Only
    * where payloads are not hashed for SigV4 (HTTPS or `trustedEndpoint`). Turn it off for a
@@ -422,6 +429,8 @@ export class S3Backend implements Backend {
     return createMultipartWriter(zeroCopy ? service : plain, {
       partSize: this.#opts.partSize,
       concurrency: this.#opts.concurrency,
+      memoryBudget: this.#opts.memoryBudget,
+      growAbove: this.#opts.growPartsAbove === 0 ? undefined : (this.#opts.growPartsAbove ?? 256 * MiB),
       sizeHint: options.sizeHint,
       path: this.#path(key),
       // crc32: every part and the whole object; metadata: only a single put's CRC is stored.

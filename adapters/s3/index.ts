@@ -52,6 +52,14 @@ export const s3Flavor = defineFlavor({
       description: 'Upload part size in bytes (default 16 MiB; grows for huge objects)',
     },
     concurrency: { type: 'number', description: 'Parts uploaded at once (default 4)' },
+    memoryBudget: {
+      type: 'number',
+      description: 'Bytes an upload may hold at once (default partSize × (concurrency + 1))',
+    },
+    growPartsAbove: {
+      type: 'number',
+      description: 'Parts double (up to half the memory budget) once one uploads this fast, bytes/s (default 256 MiB/s; 0: never)',
+    },
     zeroCopy: {
       type: 'boolean',
       description: 'Send piped and writeFile chunks without copying them (default true; HTTPS or trusted endpoints)',

@@ -107,6 +107,17 @@ export interface MultipartOptions {
    * service may store it), `none` never (the service sees 0 and `crc32` stays 0).
    */
   checksums?: 'all' | 'single' | 'none';
+  /**
+   * Bytes the writer may hold at once: parts in flight plus the one filling (default
+   * `partSize × (concurrency + 1)`; never less than two parts).
+   */
+  memoryBudget?: number | undefined;
+  /**
+   * Grow parts on a fast link: once a part uploads at this many bytes per second or more, later
+   * parts double, up to half the memory budget (so one can fill while one uploads). On a fast
+   * link per-request costs dominate; on a slow one parts stay small and parallel. Off by default.
+   */
+  growAbove?: number | undefined;
 }
 
 // ---- CRC32 off the main thread -----------------------------------------------------------------
@@ -265,7 +276,10 @@ export function createMultipartWriter<U>(
   const fixedSize = options.sizeHint !== undefined;
   // Memory budget: what `concurrency` uploads plus one filling buffer take at the initial part size.
   // When parts grow (unknown sizes), fewer are in flight; two buffers are always allowed.
-  const budget = initial * (concurrency + 1);
+  const budget = Math.max(options.memoryBudget ?? initial * (concurrency + 1), 2 * initial);
+  // Parts grown for a fast link: whole MiB, within the service's limit and half the budget.
+  const growCap = Math.min(limits.maxPartSize, Math.floor(budget / 2 / MiB) * MiB);
+  let grown = initial;
   const checksums = options.checksums ?? 'all';
   // Every body goes through this view: a Buffer is valid for both kinds of service, Segments are
   // only ever built when the service said it takes them.
@@ -306,7 +320,8 @@ export function createMultipartWriter<U>(
   /** The commit (single put or complete) once sent: from then on abort waits for its outcome. */
   let committing: Promise<ObjectMeta> | undefined;
 
-  const sizeOf = (n: number): number => (fixedSize ? initial : partSizeFor(n, initial, limits));
+  const sizeOf = (n: number): number =>
+    Math.max(grown, fixedSize ? initial : partSizeFor(n, initial, limits));
   const limit = (): number => Math.max(budget, 2 * currentSize);
   const wait = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
 
@@ -445,8 +460,12 @@ export function createMultipartWriter<U>(
       try {
         const [id, partCrc] = await Promise.all([upload!, crc]);
         if (failure !== undefined) return;
+        const started = performance.now();
         const res = await withRetry(() => calls.uploadPart(id, n, part.body, { crc32: partCrc }));
         done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
+        const seconds = (performance.now() - started) / 1000;
+        if (options.growAbove !== undefined && length >= grown && length >= options.growAbove * seconds)
+          grown = Math.min(growCap, grown * 2);
       } catch (err) {
         fail(err);
       } finally {
