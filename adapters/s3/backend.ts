@@ -32,6 +32,7 @@ import type {
   WriteOptions,
 } from '../../src/backend/types.js';
 import { mapS3Error, statusOf } from './errors.js';
+import { fastGetExtension } from './socket-handler.js';
 
 /** A zero-copy body on its way through the SDK's middleware (see the constructor). */
 class SegmentedPayload {
@@ -107,6 +108,11 @@ export interface S3BackendOptions {
    * rest is fetched as parallel ranged GETs (default 256 MiB/s; 0: always parallel ranges).
    */
   readParallelBelow?: number | undefined;
+  /**
+   * GetObject over plain HTTP on our own keep-alive sockets, read straight into 1 MiB buffers
+   * (default true; see socket-handler.ts). HTTPS and every other request use the SDK's handler.
+   */
+  fastGet?: boolean | undefined;
 }
 
 type Sdk = typeof S3;
@@ -163,6 +169,8 @@ export class S3Backend implements Backend {
       ...(credentials ? { credentials } : {}),
       ...(options.profile ? { profile: options.profile } : {}),
       requestHandler: { httpAgent, httpsAgent },
+      // Plain-HTTP GetObject on raw sockets, everything else on the handler built from the line above.
+      ...(options.fastGet === false ? {} : { extensions: [fastGetExtension()] }),
       // Checksums are computed by us (native CRC32) and sent as headers; the SDK would otherwise
       // frame streamed bodies as aws-chunked and CRC them in JavaScript.
       requestChecksumCalculation: 'WHEN_REQUIRED',

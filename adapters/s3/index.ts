@@ -89,6 +89,11 @@ export const s3Flavor = defineFlavor({
       description: 'Copy with UploadPartCopy above this size (default 5 GiB)',
     },
     copyPartSize: { type: 'number', description: 'UploadPartCopy part size (default 512 MiB)' },
+    fastGet: {
+      type: 'boolean',
+      description:
+        'GetObject over plain HTTP on raw keep-alive sockets (default true; false: the SDK handler)',
+    },
   },
   async create(config) {
     const { bucket, root } = bucketAndRoot(config.path);

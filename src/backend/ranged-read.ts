@@ -15,7 +15,9 @@
  *   `Range` cannot make the reader buffer a whole object). A failed range fails the stream.
  * - Destroying the stream aborts the ranges in flight.
  * - `verify` (optional) sees every byte in order and may fail the stream at the end (end-to-end
- *   checksums).
+ *   checksums). The end is checked before the last chunk is handed on, so a consumer that stops
+ *   reading once it has the expected size (FileHandle.readFile) still gets the error, whatever the
+ *   chunk sizes of the transport.
  */
 import { Readable } from 'node:stream';
 import { fsError } from '../core/errors.js';
@@ -143,6 +145,10 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
   const queue: Range[] = [];
   /** `read` found the front range empty and waits for its next chunk. */
   let waiting = false;
+  /** Bytes handed on; `verify` gets its end with the last of them (see pump). */
+  let delivered = 0;
+  const total = to - opts.from + 1;
+  let verified = false;
   let finished = false;
 
   const wake = (): void => {
@@ -303,7 +309,8 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
       for (;;) {
         const range = queue[0];
         if (!range) {
-          opts.verify?.(undefined);
+          if (!verified) opts.verify?.(undefined);
+          verified = true;
           finished = true;
           stream.push(null);
           return;
@@ -321,6 +328,13 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
             range.next = 0;
           }
           opts.verify?.(c);
+          delivered += c.length;
+          // The end is checked before the last byte is handed on: a consumer that stops once it
+          // has the size it expects (FileHandle.readFile) never pulls the stream's end.
+          if (delivered === total && !verified) {
+            verified = true;
+            opts.verify?.(undefined);
+          }
           if (!stream.push(c)) return;
           continue;
         }

@@ -73,6 +73,46 @@ describe('orderedRangeReader', () => {
     });
   }
 
+  it('a failing end check reaches a consumer that stops once it has every byte (large last chunk)', async () => {
+    // FileHandle.readFile stops pulling once it holds `size` bytes, so it never asks for the
+    // stream's end: the end check must run before the last chunk is handed on.
+    // The transport hands over every byte in one chunk but signals its end only later (a socket's
+    // end arrives after its data).
+    const fetch: RangeFetch = async (start, end) =>
+      Readable.from(
+        (async function* () {
+          yield data.subarray(start, end + 1);
+          await sleep(500);
+        })(),
+      );
+    const stream = orderedRangeReader({
+      from: 0,
+      to: data.length - 1,
+      partSize: data.length,
+      concurrency: 1,
+      fetch,
+      verify: (c) => {
+        if (!c) throw Object.assign(new Error('checksum mismatch'), { code: 'EIO' });
+      },
+    });
+    // Pull chunk by chunk, as FileHandle.readFile does, and stop at the expected size.
+    const it = stream[Symbol.asyncIterator]();
+    let got = 0;
+    let outcome: unknown = 'no error';
+    try {
+      while (got < data.length) {
+        const r = await it.next();
+        if (r.done) break;
+        got += (r.value as Buffer).length;
+      }
+      await sleep(50);
+      outcome = stream.errored ?? 'no error';
+    } catch (err) {
+      outcome = err;
+    }
+    expect(outcome).toMatchObject({ code: 'EIO' });
+  });
+
   it('reads a sub-range after a head body that is already streaming', async () => {
     const s = slicer(data);
     const from = 1000;
