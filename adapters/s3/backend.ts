@@ -109,7 +109,7 @@ export interface S3BackendOptions {
    */
   readParallelBelow?: number | undefined;
   /**
-   * GetObject over plain HTTP on our own keep-alive sockets, read straight into 1 MiB buffers
+   * GetObject over plain HTTP on our own keep-alive sockets, read straight into fresh 256 KiB buffers
    * (default true; see socket-handler.ts). HTTPS and every other request use the SDK's handler.
    */
   fastGet?: boolean | undefined;
