@@ -916,7 +916,13 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         );
       },
       write(chunk: Buffer, _enc, cb) {
-        writer!.write(chunk, pipes > 0 ? OWNED : undefined).then(
+        const opts = pipes > 0 ? OWNED : undefined;
+        if (writer!.tryWrite?.(chunk, opts)) {
+          (stream as unknown as { bytesWritten: number }).bytesWritten += chunk.length;
+          cb();
+          return;
+        }
+        writer!.write(chunk, opts).then(
           () => {
             (stream as unknown as { bytesWritten: number }).bytesWritten += chunk.length;
             cb();

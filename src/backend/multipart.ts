@@ -263,7 +263,7 @@ const STAGE_SIZE = 256 * 1024;
 export function createMultipartWriter<U>(
   service: MultipartService<U> | SegmentedMultipartService<U>,
   options: MultipartOptions = {},
-): ObjectWriter & { readonly crc32: number } {
+): ObjectWriter & { readonly crc32: number; tryWrite(chunk: Uint8Array, opts?: WriteChunkOptions): boolean } {
   const limits = {
     maxParts: options.maxParts ?? S3_LIMITS.maxParts,
     minPartSize: options.minPartSize ?? S3_LIMITS.minPartSize,
@@ -557,6 +557,30 @@ export function createMultipartWriter<U>(
     /** CRC32 of the object (0 with `checksums: 'none'`), known once `close` has resolved. */
     get crc32() {
       return wholeCrc >>> 0;
+    },
+    /**
+     * Takes `chunk` at once when that needs no waiting (it fits in the part being filled and in the
+     * memory budget); otherwise returns false and the caller uses `write`. Saves a promise and its
+     * microtasks per chunk on the hot path.
+     */
+    tryWrite(chunk: Uint8Array, opts?: WriteChunkOptions): boolean {
+      if (failure !== undefined || state !== 'open' || chunk.length === 0) return false;
+      const n = chunk.length;
+      if (filled + n > currentSize) return false;
+      if (current) {
+        current.set(chunk, filled);
+      } else if (segs && segmentsOk && opts?.owned === true && n >= RETAIN_MIN) {
+        if (allocatedBytes + retainedBytes + n > limit()) return false;
+        closeStage();
+        retainedBytes += n;
+        segHeld += n;
+        const seg = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, n);
+        segs.push(seg);
+        if (checksums === 'all') segCrc = crc32(seg, segCrc);
+      } else return false;
+      filled += n;
+      total += n;
+      return true;
     },
     async write(chunk: Uint8Array, opts?: WriteChunkOptions): Promise<void> {
       if (failure !== undefined) throw failure;

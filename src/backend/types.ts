@@ -56,6 +56,11 @@ export interface ObjectWriter {
    */
   write(chunk: Uint8Array, options?: WriteChunkOptions): Promise<void>;
   /**
+   * Optional fast path: takes the chunk synchronously and returns true when that needs no waiting
+   * (same ownership rules as `write`); returns false, having taken nothing, otherwise.
+   */
+  tryWrite?(chunk: Uint8Array, options?: WriteChunkOptions): boolean;
+  /**
    * Commits the object.
    * - Resolves with the stored object's metadata once it is visible to `stat`/`read`/`list`.
    * - On failure, rejects with the original error and leaves nothing behind (parts aborted).

@@ -511,6 +511,29 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     expect(sha(many.completed!)).toBe(sha(big));
   });
 
+  it('tryWrite takes what fits without waiting and declines (taking nothing) otherwise', async () => {
+    for (const seg of [false, true]) {
+      const svc = seg ? segRecorder() : recorder();
+      const w = createMultipartWriter(svc, small);
+      const data = payload(12 * MiB + 3, seg ? 23 : 24);
+      const chunks = ownedChunks(data, 1 << 20);
+      let taken = 0;
+      let declined = 0;
+      for (const c of chunks) {
+        // Nothing is open before the first write; a part boundary or a full budget also declines.
+        if (w.tryWrite(c, OWNED)) taken++;
+        else {
+          declined++;
+          await w.write(c, OWNED);
+        }
+      }
+      await w.close();
+      expect(sha((svc as { completed?: Buffer }).completed!)).toBe(sha(data));
+      expect(taken).toBeGreaterThan(declined);
+      expect(declined).toBeGreaterThanOrEqual(3); // the first chunk and each new part
+    }
+  });
+
   it('a retried segmented part is sent again with the same bytes; a persistent failure aborts', async () => {
     const svc = segRecorder({
       failPart: (n, attempt) => (n === 2 && attempt === 1 ? fsError('ECONNRESET', { retryable: true }) : undefined),
