@@ -311,7 +311,7 @@ for (const entry of servers) {
           Array.from({ length: 32 }, async () => {
             while (next < keys.length) {
               const k = keys[next++]!;
-              await paged.raw.send(new PutObjectCommand({ Bucket: paged.bucket, Key: k, Body: '' }));
+              await paged.raw.send(new PutObjectCommand({ Bucket: paged.bucket, Key: k, Body: '', ContentLength: 0 }));
             }
           }),
         );
