@@ -31,6 +31,13 @@ import {
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** What a recording service's `complete` checks: the committed bytes match the size and CRC32 sent. */
+function committed(bytes: Buffer, info: { size: number; crc32: number }) {
+  expect(info.size).toBe(bytes.length);
+  expect(info.crc32).toBe(crc32(bytes));
+  return { key: 'k', size: info.size, mtime: new Date() };
+}
+
 interface Recorder extends MultipartService<string> {
   puts: Buffer[];
   parts: Map<number, Buffer>;
@@ -83,9 +90,7 @@ function recorder(
     async complete(_id, parts, info) {
       expect(parts.map((p) => p.partNumber)).toEqual(parts.map((_, i) => i + 1));
       r.completed = Buffer.concat(parts.map((p) => r.parts.get(p.partNumber)!));
-      expect(info.size).toBe(r.completed.length);
-      expect(info.crc32).toBe(crc32(r.completed));
-      return { key: 'k', size: info.size, mtime: new Date() };
+      return committed(r.completed, info);
     },
     async abort(id) {
       r.aborted.push(id);
@@ -344,8 +349,7 @@ function segRecorder(opts: { failPart?: (n: number, attempt: number) => Error | 
     },
     async complete(_id, parts, info) {
       r.completed = Buffer.concat(parts.map((p) => r.parts.get(p.partNumber)!.bytes));
-      expect(info.crc32).toBe(crc32(r.completed));
-      return { key: 'k', size: info.size, mtime: new Date() };
+      return committed(r.completed, info);
     },
     async abort(id) {
       r.aborted.push(id);
