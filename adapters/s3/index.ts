@@ -58,11 +58,18 @@ export const s3Flavor = defineFlavor({
     },
     growPartsAbove: {
       type: 'number',
-      description: 'Parts double (up to half the memory budget) once one uploads this fast, bytes/s (default 256 MiB/s; 0: never)',
+      description:
+        'Parts double (up to half the memory budget) once one uploads this fast, bytes/s (default 256 MiB/s; 0: never)',
+    },
+    fastParts: {
+      type: 'boolean',
+      description:
+        'UploadPart as a plain PUT signed by the SDK signer, without its middleware (default true; HTTPS or trusted endpoints)',
     },
     zeroCopy: {
       type: 'boolean',
-      description: 'Send piped and writeFile chunks without copying them (default true; HTTPS or trusted endpoints)',
+      description:
+        'Send piped and writeFile chunks without copying them (default true; HTTPS or trusted endpoints)',
     },
     ...readConfigFields(16),
     trustedEndpoint: {

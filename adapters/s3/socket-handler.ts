@@ -106,7 +106,6 @@ export interface SocketGetOptions {
   idleTimeout?: number | undefined;
 }
 
-const MiB = 1024 * 1024;
 /**
  * Body buffer size. Measured on loopback (avfs read of 4 GiB, 3 runs each): 64 KiB 2510–2710 MiB/s
  * (garbage: many objects), 128 KiB 2590–2910, 256 KiB 3020–3270, 512 KiB 2410–2830, 1 MiB

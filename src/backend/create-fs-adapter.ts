@@ -889,8 +889,13 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     let finished = false;
     // Chunks a Readable pipes in are handed over (Readable semantics: a pushed chunk is never
     // modified again; node:fs's write stream relies on the same), so the upload may keep them
-    // without a copy. Direct write() callers may reuse a chunk once its callback ran: copied.
-    let pipes = 0;
+    // without a copy. Each piped chunk is marked as its source emits it (our 'data' listener runs
+    // before pipe's); anything else, such as a direct write() whose caller may reuse the buffer
+    // once the callback ran, is copied.
+    const piped = new WeakSet<object>();
+    const mark = (chunk: unknown): void => {
+      if (typeof chunk === 'object' && chunk !== null) piped.add(chunk);
+    };
     const stream = new Writable({
       highWaterMark: o.highWaterMark ?? 16 * 1024,
       defaultEncoding: o.encoding ?? 'utf8',
@@ -916,7 +921,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         );
       },
       write(chunk: Buffer, _enc, cb) {
-        const opts = pipes > 0 ? OWNED : undefined;
+        const opts = piped.has(chunk) ? OWNED : undefined;
         if (writer!.tryWrite?.(chunk, opts)) {
           (stream as unknown as { bytesWritten: number }).bytesWritten += chunk.length;
           cb();
@@ -948,8 +953,8 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         } else cb(err);
       },
     });
-    stream.on('pipe', () => pipes++);
-    stream.on('unpipe', () => pipes--);
+    stream.on('pipe', (src: Readable) => src.prependListener('data', mark));
+    stream.on('unpipe', (src: Readable) => src.removeListener('data', mark));
     Object.assign(stream, { path: display, bytesWritten: 0, pending: true });
     return stream as unknown as WriteStream;
   }

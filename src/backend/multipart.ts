@@ -292,6 +292,9 @@ export function createMultipartWriter<U>(
   /** Bytes held for segmented parts: retained chunks and staging buffers. */
   let retainedBytes = 0;
   const waiters: (() => void)[] = [];
+  /** Settles when the upload fails, so no wait outlives the failure. */
+  let onFailed!: () => void;
+  const failed = new Promise<void>((resolve) => (onFailed = resolve));
 
   // The part being filled: either a pool buffer (`current`) or a list of segments (`segs`).
   let current: Buffer | undefined;
@@ -355,9 +358,12 @@ export function createMultipartWriter<U>(
 
   /** Holds `n` more bytes for the segmented part, waiting while parts in flight use the budget. */
   async function reserve(n: number): Promise<void> {
-    // Free pool buffers are given back first: a stream of owned chunks does not need them.
-    while (free.length > 0 && allocatedBytes + retainedBytes + n > limit()) allocatedBytes -= free.pop()!.length;
-    while (allocatedBytes + retainedBytes + n > limit() && inflight.size > 0) {
+    for (;;) {
+      // Free pool buffers are given back first (also those freed while waiting): a stream of
+      // owned chunks does not need them.
+      while (free.length > 0 && allocatedBytes + retainedBytes + n > limit())
+        allocatedBytes -= free.pop()!.length;
+      if (allocatedBytes + retainedBytes + n <= limit() || inflight.size === 0) break;
       await wait();
       if (failure !== undefined) throw failure;
     }
@@ -369,6 +375,8 @@ export function createMultipartWriter<U>(
   function fail(err: unknown): void {
     if (failure !== undefined) return;
     failure = err;
+    wake(); // a write waiting for memory rejects now
+    onFailed();
     cleanup = (async () => {
       await Promise.allSettled([...inflight]);
       if (!upload) return;
@@ -473,11 +481,16 @@ export function createMultipartWriter<U>(
       }
     })();
     inflight.add(p);
-    void p.finally(() => inflight.delete(p));
+    // Waiters re-check once the part has left `inflight` (reserve proceeds when nothing is).
+    void p.finally(() => {
+      inflight.delete(p);
+      wake();
+    });
   }
 
   async function waitForSlot(): Promise<void> {
-    while (inflight.size >= concurrency) await Promise.race(inflight);
+    // A failure (or an abort) ends the wait at once: the caller then rejects with it.
+    while (inflight.size >= concurrency && failure === undefined) await Promise.race([...inflight, failed]);
   }
 
   /** Sends the full current part (called only when more bytes follow). */
@@ -549,6 +562,8 @@ export function createMultipartWriter<U>(
 
   async function settleFailure(): Promise<never> {
     state = 'aborted';
+    // Drop the part being filled: a failed writer kept around must not pin the caller's chunks.
+    if (current || segs) takePart().release();
     await cleanup;
     throw failure;
   }
@@ -595,7 +610,8 @@ export function createMultipartWriter<U>(
         if (!current && !segs) {
           currentSize = sizeOf(partNumber + 1);
           // A part starts segmented when its first bytes can be kept by reference.
-          if (owned && Math.min(chunk.length - offset, currentSize) >= RETAIN_MIN) segs = [];
+          // (A long chunk's short tail at a part boundary is staged, not a reason to copy the part.)
+          if (owned && chunk.length >= RETAIN_MIN) segs = [];
           else {
             current = await acquire(currentSize);
             if (failure !== undefined) throw failure;
@@ -650,6 +666,7 @@ export function createMultipartWriter<U>(
         return;
       fail(reason ?? fsError('ECANCELED', { path: options.path, detail: 'upload aborted' }));
       state = 'aborted';
+      if (current || segs) takePart().release();
       await cleanup;
     },
   };

@@ -32,6 +32,8 @@ export interface FaultProxy {
   readonly hits: number[];
   /** Every request seen: `METHOD path?query`. */
   readonly log: string[];
+  /** The headers of every request seen, in the same order as `log`. */
+  readonly headers: IncomingMessage['headers'][];
   setRules(rules: FaultRule[]): void;
   close(): Promise<void>;
 }
@@ -43,6 +45,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let remaining: number[] = [];
   const hits: number[] = [];
   const log: string[] = [];
+  const headers: IncomingMessage['headers'][] = [];
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
@@ -68,6 +71,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     log.push(`${req.method} ${url.pathname}${url.search}`);
+    headers.push(req.headers);
     const i = rules.findIndex((r, idx) => remaining[idx]! > 0 && r.match(req, url));
     if (i < 0) return forward(req, res);
     remaining[i]!--;
@@ -105,6 +109,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     endpoint: `http://127.0.0.1:${port}`,
     hits,
     log,
+    headers,
     setRules(next) {
       rules = next;
       remaining = next.map((r) => r.times ?? 1);

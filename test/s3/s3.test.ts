@@ -16,6 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Backend, s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
 import { mapS3Error } from '../../adapters/s3/errors.js';
+import { partTargetOf } from '../../adapters/s3/part-sender.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
@@ -131,7 +132,9 @@ for (const entry of servers) {
       const scratch = Buffer.allocUnsafe(300_001);
       for (let i = 0; i < data.length; i += scratch.length) {
         const n = data.copy(scratch, 0, i, i + scratch.length);
-        await new Promise<void>((ok, ko) => ws.write(scratch.subarray(0, n), (err) => (err ? ko(err) : ok())));
+        await new Promise<void>((ok, ko) =>
+          ws.write(scratch.subarray(0, n), (err) => (err ? ko(err) : ok())),
+        );
         scratch.fill(0x5a);
       }
       await new Promise<void>((ok, ko) => ws.end((err?: Error | null) => (err ? ko(err) : ok())));
@@ -146,6 +149,22 @@ for (const entry of servers) {
       }
       await pipeline(Readable.from(chunks), r.fs.createWriteStream(r.uri('piped.bin')));
       expect(sha(await readAll(r.fs, r.uri('piped.bin')))).toBe(sha(data));
+      // A header written directly, then a body piped in: the header is still the caller's buffer
+      // (copied), though the stream is being piped into by the time it is written.
+      const header = Buffer.from(data.subarray(0, 200_000));
+      const mixed = r.fs.createWriteStream(r.uri('mixed.bin'));
+      const headerWritten = new Promise<void>((ok, ko) =>
+        mixed.write(header, (err) => (err ? ko(err) : ok())),
+      );
+      const piping = pipeline(
+        Readable.from(chunks.map((c) => c)).map((c: Buffer) => c),
+        mixed,
+      );
+      await headerWritten;
+      header.fill(0x77);
+      await piping;
+      const expected = Buffer.concat([data.subarray(0, 200_000), data]);
+      expect(sha(await readAll(r.fs, r.uri('mixed.bin')))).toBe(sha(expected));
     });
 
     it('ranged reads return exactly the requested bytes, across part and range boundaries', async () => {
@@ -217,6 +236,56 @@ for (const entry of servers) {
         r.proxy.setRules([]);
       }
       expect(sha(await readAll(r.fs, r.uri('reset-once.bin')))).toBe(sha(data));
+    });
+
+    it('parts go as plain PUTs signed by the SDK signer (fastParts), or through the SDK when it is off', async () => {
+      const data = payload(11 * MiB + 9, 41);
+      const sdkHeader = 'amz-sdk-invocation-id';
+      const partHeaders = (p: FaultProxy) =>
+        p.log.flatMap((line, i) => (UPLOAD_PART.test(line) ? [p.headers[i]!] : []));
+      r.proxy.log.length = 0;
+      r.proxy.headers.length = 0;
+      await writeStream(r.fs, r.uri('fast-parts.bin'), data);
+      const fast = partHeaders(r.proxy);
+      expect(fast).toHaveLength(3);
+      for (const h of fast) {
+        expect(h[sdkHeader]).toBeUndefined();
+        expect(h.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=.*SignedHeaders=.*host/);
+        expect(h['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+      }
+      expect(sha(await readAll(r.fs, r.uri('fast-parts.bin')))).toBe(sha(data));
+
+      const viaSdk = await rig(server, { fastParts: false });
+      try {
+        await writeStream(viaSdk.fs, viaSdk.uri('sdk-parts.bin'), data);
+        const slow = partHeaders(viaSdk.proxy);
+        expect(slow).toHaveLength(3);
+        for (const h of slow) expect(h[sdkHeader]).toBeDefined();
+        expect(sha(await readAll(viaSdk.fs, viaSdk.uri('sdk-parts.bin')))).toBe(sha(data));
+      } finally {
+        await viaSdk.close();
+      }
+    });
+
+    it('a part refused with an error document maps through the error table and aborts the upload', async () => {
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'PUT' && url.searchParams.get('partNumber') === '2',
+          fault: {
+            kind: 'status',
+            status: 403,
+            body: '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>',
+          },
+        },
+      ]);
+      try {
+        await expect(writeStream(r.fs, r.uri('denied.bin'), payload(11 * MiB, 42))).rejects.toMatchObject({
+          code: 'EACCES',
+        });
+      } finally {
+        r.proxy.setRules([]);
+      }
+      await expect(r.fs.promises.stat(r.uri('denied.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
     });
 
     it('a 503 SlowDown on a part is retried', async () => {
@@ -311,7 +380,9 @@ for (const entry of servers) {
           Array.from({ length: 32 }, async () => {
             while (next < keys.length) {
               const k = keys[next++]!;
-              await paged.raw.send(new PutObjectCommand({ Bucket: paged.bucket, Key: k, Body: '', ContentLength: 0 }));
+              await paged.raw.send(
+                new PutObjectCommand({ Bucket: paged.bucket, Key: k, Body: '', ContentLength: 0 }),
+              );
             }
           }),
         );
@@ -428,6 +499,38 @@ for (const entry of servers) {
     });
   });
 }
+
+describe('s3 part target (fastParts)', () => {
+  const signed = {
+    protocol: 'https:',
+    hostname: 'b.s3.eu-west-1.amazonaws.com',
+    path: '/a%20b/c',
+    headers: {
+      Authorization:
+        'AWS4-HMAC-SHA256 Credential=AKID/20261130/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=00',
+    },
+  };
+  it('takes host, path and the signing scope from the request the SDK signed', () => {
+    expect(partTargetOf(signed)).toEqual({
+      protocol: 'https:',
+      hostname: 'b.s3.eu-west-1.amazonaws.com',
+      port: undefined,
+      path: '/a%20b/c',
+      signingRegion: 'eu-west-1',
+      signingService: 's3',
+    });
+  });
+  it('falls back to the SDK for SigV4a, S3 Express session auth and unsigned requests', () => {
+    const sigv4a = {
+      ...signed,
+      headers: { authorization: 'AWS4-ECDSA-P256-SHA256 Credential=AKID/20261130/s3/aws4_request' },
+    };
+    const express = { ...signed, headers: { ...signed.headers, 'x-amz-s3session-token': 't' } };
+    expect(partTargetOf(sigv4a)).toBeUndefined();
+    expect(partTargetOf(express)).toBeUndefined();
+    expect(partTargetOf({ ...signed, headers: {} })).toBeUndefined();
+  });
+});
 
 describe('s3 error table', () => {
   const sdkError = (name: string, status: number, extra: Record<string, unknown> = {}): Error =>

@@ -257,7 +257,12 @@ describe('multipart writer', () => {
 
   it('parts grow on a fast link, up to half the memory budget; on a slow one they stay put', async () => {
     const fast = recorder({ delayMs: 1 });
-    const w = createMultipartWriter(fast, { ...small, concurrency: 2, memoryBudget: 40 * MiB, growAbove: MiB });
+    const w = createMultipartWriter(fast, {
+      ...small,
+      concurrency: 2,
+      memoryBudget: 40 * MiB,
+      growAbove: MiB,
+    });
     const data = payload(90 * MiB, 8);
     await feed(w, data, 1 << 20);
     await w.close();
@@ -268,7 +273,12 @@ describe('multipart writer', () => {
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeGreaterThanOrEqual(sizes[i - 1]!);
 
     const slow = recorder({ delayMs: 1 });
-    const w2 = createMultipartWriter(slow, { ...small, concurrency: 2, memoryBudget: 40 * MiB, growAbove: 1e15 });
+    const w2 = createMultipartWriter(slow, {
+      ...small,
+      concurrency: 2,
+      memoryBudget: 40 * MiB,
+      growAbove: 1e15,
+    });
     await feed(w2, payload(21 * MiB, 9), 1 << 20);
     await w2.close();
     expect(slow.partSizes).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, MiB]);
@@ -305,7 +315,9 @@ interface SegRecorder extends SegmentedMultipartService<string> {
   maxHeld: number;
 }
 
-function segRecorder(opts: { failPart?: (n: number, attempt: number) => Error | undefined } = {}): SegRecorder {
+function segRecorder(
+  opts: { failPart?: (n: number, attempt: number) => Error | undefined } = {},
+): SegRecorder {
   let held = 0;
   const flatten = (body: PartBody) => {
     const buffers = body instanceof Segments ? body.buffers : [body];
@@ -410,7 +422,8 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     const data = payload(6 * MiB, 14);
     // A first long chunk starts a segmented part; then 1000-byte chunks follow.
     await w.write(Buffer.from(data.subarray(0, 1 << 20)), OWNED);
-    for (let i = 1 << 20; i < data.length; i += 1000) await w.write(Buffer.from(data.subarray(i, i + 1000)), OWNED);
+    for (let i = 1 << 20; i < data.length; i += 1000)
+      await w.write(Buffer.from(data.subarray(i, i + 1000)), OWNED);
     await w.close();
     expect(sha(svc.completed!)).toBe(sha(data));
     // 4 MiB of short chunks in part 1 fit in 256 KiB staging buffers: 1 + 16 segments, not 4,000+.
@@ -471,7 +484,7 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     expect(sha(svc.completed!)).toBe(sha(data));
   });
 
-  it('an object below one part is a single put of the caller\'s own buffers', async () => {
+  it("an object below one part is a single put of the caller's own buffers", async () => {
     const svc = segRecorder();
     const w = createMultipartWriter(svc, small);
     const a = payload(1 << 20, 17);
@@ -498,7 +511,9 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     const upload = many.uploadPart;
     many.uploadPart = async (id, n, body, info) => {
       crcs.push(info.crc32);
-      return upload(id, n, body, { crc32: crc32(Buffer.concat(body instanceof Segments ? body.buffers : [body])) });
+      return upload(id, n, body, {
+        crc32: crc32(Buffer.concat(body instanceof Segments ? body.buffers : [body])),
+      });
     };
     let completeCrc: number | undefined;
     many.complete = async (_id, parts, info) => {
@@ -513,6 +528,46 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     expect(crcs).toEqual([0, 0, 0]);
     expect(completeCrc).toBe(0);
     expect(sha(many.completed!)).toBe(sha(big));
+  });
+
+  it('copied parts in flight, then owned chunks under budget pressure: no write waits forever', async () => {
+    // Pool buffers freed while a segmented part waits for memory must be given back to it, and the
+    // last part leaving must wake it (this used to hang).
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, { ...small, concurrency: 2, memoryBudget: 10 * MiB });
+    const data = payload(26 * MiB + 5, 25);
+    const half = 10 * MiB;
+    await feed(w, data.subarray(0, half), 100 * 1024); // copied: two pool parts
+    for (const c of ownedChunks(data.subarray(half), 100 * 1024)) await w.write(c, OWNED);
+    const closed = w.close();
+    const outcome = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('hung'), 5000)),
+    ]);
+    expect(outcome).toBe('closed');
+    expect(sha(svc.completed!)).toBe(sha(data));
+  });
+
+  it('an abort releases a write that waits for memory', async () => {
+    const svc = segRecorder();
+    const g = gate();
+    const upload = svc.uploadPart;
+    svc.uploadPart = async (...args) => {
+      await g.wait;
+      return upload(...args);
+    };
+    const w = createMultipartWriter(svc, { ...small, concurrency: 1 });
+    const chunks = ownedChunks(payload(30 * MiB, 26), 1 << 20);
+    const writing = (async () => {
+      for (const c of chunks) await w.write(c, OWNED);
+    })();
+    writing.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    const aborting = w.abort(new Error('caller gave up'));
+    await expect(writing).rejects.toThrow('caller gave up');
+    g.open();
+    await aborting;
+    expect(svc.aborted).toEqual(['upload-1']);
   });
 
   it('tryWrite takes what fits without waiting and declines (taking nothing) otherwise', async () => {
@@ -540,7 +595,8 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
 
   it('a retried segmented part is sent again with the same bytes; a persistent failure aborts', async () => {
     const svc = segRecorder({
-      failPart: (n, attempt) => (n === 2 && attempt === 1 ? fsError('ECONNRESET', { retryable: true }) : undefined),
+      failPart: (n, attempt) =>
+        n === 2 && attempt === 1 ? fsError('ECONNRESET', { retryable: true }) : undefined,
     });
     const w = createMultipartWriter(svc, { ...small, backoffMs: 1 });
     const data = payload(12 * MiB, 19);

@@ -164,7 +164,18 @@ function errorOf(p: Promise<unknown>): Promise<Coded> {
 }
 
 describe('SocketGetHandler: Content-Length bodies', () => {
-  const sizes = [0, 1, 10, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, MiB - 1, MiB, MiB + 1, 5 * MiB + 12_345];
+  const sizes = [
+    0,
+    1,
+    10,
+    256 * 1024 - 1,
+    256 * 1024,
+    256 * 1024 + 1,
+    MiB - 1,
+    MiB,
+    MiB + 1,
+    5 * MiB + 12_345,
+  ];
   const bodies = new Map(sizes.map((n) => [n, randomBytes(n)]));
 
   it('delivers every size byte-exact (SHA-256), all over one kept-alive connection', async () => {
