@@ -371,6 +371,18 @@ function segRecorder(
   return r;
 }
 
+/** A segmented recorder whose part uploads wait until the gate opens. */
+function gatedSegRecorder(): { svc: SegRecorder; g: ReturnType<typeof gate> } {
+  const svc = segRecorder();
+  const g = gate();
+  const upload = svc.uploadPart;
+  svc.uploadPart = async (...args) => {
+    await g.wait;
+    return upload(...args);
+  };
+  return { svc, g };
+}
+
 /** `data` as fresh owned chunks of `chunk` bytes (each its own allocation, never touched again). */
 function ownedChunks(data: Buffer, chunk: number): Buffer[] {
   const out: Buffer[] = [];
@@ -457,13 +469,7 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
   });
 
   it('memory stays bounded: with parts stuck in flight, owned writes stop at the budget', async () => {
-    const svc = segRecorder();
-    const g = gate();
-    const upload = svc.uploadPart;
-    svc.uploadPart = async (...args) => {
-      await g.wait;
-      return upload(...args);
-    };
+    const { svc, g } = gatedSegRecorder();
     const w = createMultipartWriter(svc, { ...small, concurrency: 2 });
     const data = payload(40 * MiB, 16);
     const chunks = ownedChunks(data, 1 << 20);
@@ -549,13 +555,7 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
   });
 
   it('an abort releases a write that waits for memory', async () => {
-    const svc = segRecorder();
-    const g = gate();
-    const upload = svc.uploadPart;
-    svc.uploadPart = async (...args) => {
-      await g.wait;
-      return upload(...args);
-    };
+    const { svc, g } = gatedSegRecorder();
     const w = createMultipartWriter(svc, { ...small, concurrency: 1 });
     const chunks = ownedChunks(payload(30 * MiB, 26), 1 << 20);
     const writing = (async () => {
