@@ -5,7 +5,8 @@
  * default store at a directory of your choice.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, chmod, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile, chmod, unlink, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
 import { localFlavor } from '../../adapters/local/index.js';
@@ -16,6 +17,7 @@ import { azureFlavor } from '../../adapters/azure/index.js';
 import { createStore, type ArtifactStore, type StoreOptions } from './artifact-store.js';
 import type { Flavor } from './flavor.js';
 import { FlavorRegistry } from './registry.js';
+import { fsError } from '../core/errors.js';
 
 export const defaultRegistry = new FlavorRegistry();
 defaultRegistry.register(localFlavor as unknown as Flavor);
@@ -80,6 +82,71 @@ export async function writeConfigFile(config: ConfigFile): Promise<void> {
   }
 }
 
+/** A lock older than this is taken to be left over by a process that died holding it. */
+const STALE_LOCK_MS = 30_000;
+/** How long a writer waits for the lock before giving up with EBUSY. */
+const LOCK_WAIT_MS = 15_000;
+
+/** Whether the process that wrote a lock file (on this host) is gone. */
+function lockOwnerGone(content: string): boolean {
+  const [pid, host] = content.split(' ');
+  if (host !== hostname() || !Number.isSafeInteger(Number(pid))) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code === 'ESRCH';
+  }
+}
+
+/**
+ * Read-modify-write of the config file under a lock (`config.json.lock`, created exclusively), so
+ * two processes changing it at once (two CLI commands) cannot lose each other's update. `change`
+ * edits the config it is given and returns a result; if it throws, nothing is written. A lock
+ * left by a dead process (same host, pid gone) or older than 30 s is broken; a live holder is
+ * waited for up to 15 s (then EBUSY).
+ */
+export async function updateConfigFile<T>(change: (config: ConfigFile) => T | Promise<T>): Promise<T> {
+  const dir = configDir();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const lock = join(dir, 'config.json.lock');
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lock, `${process.pid} ${hostname()} ${new Date().toISOString()}`, {
+        flag: 'wx',
+        mode: 0o600,
+      });
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      const [content, info] = await Promise.all([
+        readFile(lock, 'utf8').catch(() => ''),
+        stat(lock).catch(() => undefined),
+      ]);
+      if (info && (Date.now() - info.mtimeMs > STALE_LOCK_MS || lockOwnerGone(content))) {
+        await unlink(lock).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() - started > LOCK_WAIT_MS) {
+        throw fsError('EBUSY', {
+          path: lock,
+          detail: `another process is changing the artifact-vfs config (${content.trim() || 'lock held'})`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(100, 2 + attempt * 5) * (0.5 + Math.random())));
+    }
+  }
+  try {
+    const config = await readConfigFile();
+    const result = await change(config);
+    await writeConfigFile(config);
+    return result;
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
+}
+
 /** First-use lookups in flight, per config dir: concurrent first calls must agree on one UUID. */
 const pendingRecords = new Map<string, Promise<string>>();
 
@@ -90,12 +157,10 @@ export async function defaultLocalStorePath(): Promise<string> {
   let record = pendingRecords.get(dir);
   if (!record) {
     record = (async () => {
-      const config = await readConfigFile();
-      if (!config.defaultLocalStore) {
-        config.defaultLocalStore = randomUUID();
-        await writeConfigFile(config);
-      }
-      return config.defaultLocalStore;
+      const known = (await readConfigFile()).defaultLocalStore;
+      if (known) return known;
+      // First use: under the lock, so two processes starting at once agree on one store.
+      return updateConfigFile((config) => (config.defaultLocalStore ??= randomUUID()));
     })().finally(() => pendingRecords.delete(dir));
     pendingRecords.set(dir, record);
   }

@@ -28,7 +28,7 @@ import {
   defaultRegistry,
   getDefaultStore,
   readConfigFile,
-  writeConfigFile,
+  updateConfigFile,
   type ConfigFile,
 } from './defaults.js';
 import { validateConfig, type ConfigField, type ConfigSchema, type Flavor } from './flavor.js';
@@ -81,14 +81,25 @@ const STORE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_REF_RE = /\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 async function load(): Promise<StoresConfigFile> {
-  const config = (await readConfigFile()) as StoresConfigFile;
-  // Every stored secret is masked in every message from the moment the file is read.
+  return withSecrets((await readConfigFile()) as StoresConfigFile);
+}
+
+/** Every stored secret is masked in every message from the moment the file is read. */
+function withSecrets(config: StoresConfigFile): StoresConfigFile {
   for (const record of Object.values(config.stores ?? {})) {
     const schema = knownSchema(record.flavor, config);
     for (const [key, value] of Object.entries(record.config ?? {}))
       if (schema?.[key]?.secret) registerSecretValue(value);
   }
   return config;
+}
+
+/**
+ * Changes the config file under its lock (see updateConfigFile): `edit` gets the current config
+ * and edits it in place; if it throws, nothing is written.
+ */
+function change<T>(edit: (config: StoresConfigFile) => T | Promise<T>): Promise<T> {
+  return updateConfigFile((raw) => edit(withSecrets(raw as StoresConfigFile)));
 }
 
 function knownSchema(flavor: string, config: StoresConfigFile): ConfigSchema | undefined {
@@ -287,19 +298,19 @@ export async function registerStore(
   storesOptions: StoresOptions = {},
 ): Promise<NamedStore> {
   checkName(name);
-  const config = await load();
-  if (name === DEFAULT_STORE || config.stores?.[name])
-    throw fsError('EEXIST', { message: `EEXIST: an artifact store named '${name}' already exists` });
-  const flavor = flavorInfo(options.flavor, storesOptions.registry, config);
-  const path = checkStorePath(flavor, options.path);
-  const record: StoreRecord = {
-    flavor: flavor.name,
-    path,
-    config: validateForSave(flavor, options.config ?? {}),
-  };
-  config.stores = { ...config.stores, [name]: record };
-  await writeConfigFile(config);
-  return { name, ...record, active: activeName(config) === name, builtin: false };
+  return change((config) => {
+    if (name === DEFAULT_STORE || config.stores?.[name])
+      throw fsError('EEXIST', { message: `EEXIST: an artifact store named '${name}' already exists` });
+    const flavor = flavorInfo(options.flavor, storesOptions.registry, config);
+    const path = checkStorePath(flavor, options.path);
+    const record: StoreRecord = {
+      flavor: flavor.name,
+      path,
+      config: validateForSave(flavor, options.config ?? {}),
+    };
+    config.stores = { ...config.stores, [name]: record };
+    return { name, ...record, active: activeName(config) === name, builtin: false };
+  });
 }
 
 /** Changes a store's path or config fields (`set`), or removes fields (`unset`). */
@@ -308,47 +319,47 @@ export async function updateStore(
   changes: { path?: string; set?: Record<string, unknown>; unset?: string[] },
   storesOptions: StoresOptions = {},
 ): Promise<NamedStore> {
-  const config = await load();
   if (name === DEFAULT_STORE)
     throw fsError('EPERM', { message: `EPERM: the default store cannot be changed (register another)` });
-  const current = config.stores?.[name];
-  if (!current) throw unknownStore(name, config);
-  const flavor = flavorInfo(current.flavor, storesOptions.registry, config);
-  const merged: Record<string, unknown> = { ...current.config, ...changes.set };
-  for (const key of changes.unset ?? []) {
-    if (!(key in merged))
-      throw fsError('EINVAL', { message: `EINVAL: store '${name}' has no config field '${key}' to unset` });
-    delete merged[key];
-  }
-  const record: StoreRecord = {
-    flavor: flavor.name,
-    path: changes.path === undefined ? current.path : checkStorePath(flavor, changes.path),
-    config: validateForSave(flavor, merged),
-  };
-  config.stores = { ...config.stores, [name]: record };
-  await writeConfigFile(config);
-  return { name, ...record, active: activeName(config) === name, builtin: false };
+  return change((config) => {
+    const current = config.stores?.[name];
+    if (!current) throw unknownStore(name, config);
+    const flavor = flavorInfo(current.flavor, storesOptions.registry, config);
+    const merged: Record<string, unknown> = { ...current.config, ...changes.set };
+    for (const key of changes.unset ?? []) {
+      if (!(key in merged))
+        throw fsError('EINVAL', { message: `EINVAL: store '${name}' has no config field '${key}' to unset` });
+      delete merged[key];
+    }
+    const record: StoreRecord = {
+      flavor: flavor.name,
+      path: changes.path === undefined ? current.path : checkStorePath(flavor, changes.path),
+      config: validateForSave(flavor, merged),
+    };
+    config.stores = { ...config.stores, [name]: record };
+    return { name, ...record, active: activeName(config) === name, builtin: false };
+  });
 }
 
 /** Forgets a store (its data stays where it is). The active store falls back to `default`. */
 export async function deleteStore(name: string): Promise<void> {
-  const config = await load();
   if (name === DEFAULT_STORE)
     throw fsError('EPERM', { message: `EPERM: the default store cannot be deleted` });
-  if (!config.stores?.[name]) throw unknownStore(name, config);
-  const { [name]: _gone, ...rest } = config.stores;
-  config.stores = rest;
-  if (config.activeStore === name) delete config.activeStore;
-  await writeConfigFile(config);
+  await change((config) => {
+    if (!config.stores?.[name]) throw unknownStore(name, config);
+    const { [name]: _gone, ...rest } = config.stores;
+    config.stores = rest;
+    if (config.activeStore === name) delete config.activeStore;
+  });
 }
 
 /** Makes a store the active one. */
 export async function setActiveStore(name: string): Promise<void> {
-  const config = await load();
-  if (name !== DEFAULT_STORE && !config.stores?.[name]) throw unknownStore(name, config);
-  if (name === DEFAULT_STORE) delete config.activeStore;
-  else config.activeStore = name;
-  await writeConfigFile(config);
+  await change((config) => {
+    if (name !== DEFAULT_STORE && !config.stores?.[name]) throw unknownStore(name, config);
+    if (name === DEFAULT_STORE) delete config.activeStore;
+    else config.activeStore = name;
+  });
 }
 
 /**
@@ -502,13 +513,6 @@ export async function registerCustomFlavor(
   const { module, exportName } = parseFlavorSpec(spec);
   const file = resolveModule(module, options.cwd ?? process.cwd());
   const flavor = await importFlavor(file, exportName);
-  const config = await load();
-  const known = config.flavors?.[flavor.name];
-  if (!known && registry.has(flavor.name)) {
-    throw fsError('EEXIST', {
-      message: `EEXIST: a flavor named '${flavor.name}' is already registered (built in); give yours another name`,
-    });
-  }
   // The registry checks the name and the schemes (a scheme taken by another flavor is refused).
   new FlavorRegistry().register(flavor);
   const record: CustomFlavorRecord = {
@@ -519,32 +523,39 @@ export async function registerCustomFlavor(
     config: JSON.parse(JSON.stringify(flavor.config)) as ConfigSchema,
     ...(flavor.packages ? { packages: [...flavor.packages] } : {}),
   };
-  config.flavors = { ...config.flavors, [flavor.name]: record };
-  await writeConfigFile(config);
+  await change((config) => {
+    const known = config.flavors?.[flavor.name];
+    if (!known && registry.has(flavor.name)) {
+      throw fsError('EEXIST', {
+        message: `EEXIST: a flavor named '${flavor.name}' is already registered (built in); give yours another name`,
+      });
+    }
+    config.flavors = { ...config.flavors, [flavor.name]: record };
+  });
   if (!registry.has(flavor.name)) registry.register(flavor);
   return { name: flavor.name, ...record };
 }
 
 /** Forgets a custom flavor; refused while a store uses it. */
 export async function deleteCustomFlavor(name: string): Promise<void> {
-  const config = await load();
-  if (!config.flavors?.[name]) {
-    throw fsError('ERR_UNKNOWN_FLAVOR', {
-      message: defaultRegistry.has(name)
-        ? `ERR_UNKNOWN_FLAVOR: '${name}' is a built-in flavor and cannot be deleted`
-        : `ERR_UNKNOWN_FLAVOR: no custom flavor named '${name}'`,
-    });
-  }
-  const users = Object.entries(config.stores ?? {})
-    .filter(([, r]) => r.flavor === name)
-    .map(([n]) => n);
-  if (users.length)
-    throw fsError('EBUSY', {
-      message: `EBUSY: the flavor '${name}' is used by the store(s) ${users.join(', ')}; delete them first`,
-    });
-  const { [name]: _gone, ...rest } = config.flavors;
-  config.flavors = rest;
-  await writeConfigFile(config);
+  await change((config) => {
+    if (!config.flavors?.[name]) {
+      throw fsError('ERR_UNKNOWN_FLAVOR', {
+        message: defaultRegistry.has(name)
+          ? `ERR_UNKNOWN_FLAVOR: '${name}' is a built-in flavor and cannot be deleted`
+          : `ERR_UNKNOWN_FLAVOR: no custom flavor named '${name}'`,
+      });
+    }
+    const users = Object.entries(config.stores ?? {})
+      .filter(([, r]) => r.flavor === name)
+      .map(([n]) => n);
+    if (users.length)
+      throw fsError('EBUSY', {
+        message: `EBUSY: the flavor '${name}' is used by the store(s) ${users.join(', ')}; delete them first`,
+      });
+    const { [name]: _gone, ...rest } = config.flavors;
+    config.flavors = rest;
+  });
 }
 
 /** Reads the config file only to register every stored secret for scrubbing (no writes). */
