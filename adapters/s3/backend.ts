@@ -373,6 +373,24 @@ export class S3Backend implements Backend {
     });
   }
 
+  /**
+   * Whether the object at `key` is the one we just wrote: its size and its CRC32 (our metadata, or
+   * the server's full-object checksum) match. Used when a retried commit finds an object there.
+   */
+  async #isOurs(key: string, size: number, crc: number): Promise<boolean> {
+    try {
+      const head = await this.#client.send(
+        new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+      if ((head.ContentLength ?? -1) !== size) return false;
+      const meta = head.Metadata?.[CRC_META];
+      if (meta !== undefined) return Number.parseInt(meta, 16) === crc >>> 0;
+      return head.ChecksumType === 'FULL_OBJECT' && crcFromBase64(head.ChecksumCRC32) === crc >>> 0;
+    } catch {
+      return false;
+    }
+  }
+
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     const createOnly = options.ifNoneMatch === true;
     if (createOnly && (await this.stat(key)))
@@ -400,7 +418,18 @@ export class S3Backend implements Backend {
           }),
           'write',
           key,
-        );
+        ).catch(async (err: unknown) => {
+          // A create-only put retried after its first attempt committed (the answer was lost)
+          // meets its own object: that is success, not EEXIST.
+          if (
+            createOnly &&
+            isFsError(err) &&
+            err.code === 'EEXIST' &&
+            (await this.#isOurs(key, body.length, info.crc32))
+          )
+            return { ETag: undefined } as S3.PutObjectCommandOutput;
+          throw err;
+        });
         return { key, size: body.length, mtime: new Date(), etag: r.ETag };
       },
       initiate: async () => {
@@ -486,7 +515,18 @@ export class S3Backend implements Backend {
           }),
           'write',
           key,
-        );
+        ).catch(async (err: unknown) => {
+          // Retried after the first Complete committed: 412 (create-only) or NoSuchUpload. If the
+          // object there is ours (size and whole-object CRC32), the upload did complete.
+          const code = isFsError(err) ? err.code : undefined;
+          if (
+            (code === 'EEXIST' || code === 'ENOENT') &&
+            checksums &&
+            (await this.#isOurs(key, info.size, info.crc32))
+          )
+            return { ETag: undefined } as S3.CompleteMultipartUploadCommandOutput;
+          throw err;
+        });
         return { key, size: info.size, mtime: new Date(), etag: r.ETag };
       },
       abort: async (uploadId) => {

@@ -1,6 +1,7 @@
 /**
  * An HTTP reverse proxy on 127.0.0.1 that injects faults in front of an emulator: a connection
- * reset after N body bytes, a 503 answer, or a stall, on requests that match a rule, a bounded
+ * reset after N body bytes, a 503 answer, a stall, or an answer lost after the server acted on the
+ * request, on requests that match a rule, a bounded
  * number of times. Everything else is forwarded untouched (keep-alive on both sides).
  */
 import {
@@ -20,7 +21,9 @@ export interface FaultRule {
   fault:
     | { kind: 'reset'; afterBytes: number }
     | { kind: 'status'; status: number; body?: string }
-    | { kind: 'stall'; ms: number };
+    | { kind: 'stall'; ms: number }
+    /** Forwarded and answered upstream, then the client's connection is reset: a lost answer. */
+    | { kind: 'drop-response' };
   /** How many matching requests get the fault (default 1); later ones pass. */
   times?: number;
 }
@@ -86,6 +89,25 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
             '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>',
         );
       });
+      return;
+    }
+    if (fault.kind === 'drop-response') {
+      const out = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          up.resume();
+          up.on('end', () => req.socket.resetAndDestroy());
+        },
+      );
+      out.on('error', () => req.socket.resetAndDestroy());
+      req.pipe(out);
       return;
     }
     if (fault.kind === 'stall') {

@@ -3,6 +3,7 @@
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
@@ -458,6 +459,48 @@ for (const entry of servers) {
       await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
       expect(await r.fs.promises.readFile(r.uri('race.txt'), 'utf8')).toBe('theirs');
     });
+
+    const noConditional =
+      entry.name === 'fauxqs'
+        ? 'fauxqs ignores If-None-Match, so a retried create-only write meets no 412'
+        : '';
+    it.skipIf(noConditional !== '')(
+      `a create-only write whose answer was lost is retried and succeeds (the object there is ours)${noConditional ? ` — skipped: ${noConditional}` : ''}`,
+      async () => {
+        for (const [name, size, match] of [
+          [
+            'lost-put.bin',
+            1 * MiB,
+            (req: IncomingMessage, url: URL) => req.method === 'PUT' && !url.searchParams.has('partNumber'),
+          ],
+          [
+            // (radosgw answers a repeated Complete with 200, as AWS does; the single put is the
+            // case that meets a 412 and needs the ownership check.)
+            'lost-complete.bin',
+            11 * MiB,
+            (req: IncomingMessage, url: URL) => req.method === 'POST' && url.searchParams.has('uploadId'),
+          ],
+        ] as const) {
+          const data = payload(size, 43);
+          r.proxy.setRules([{ match, fault: { kind: 'drop-response' } }]);
+          let lost: number | undefined;
+          try {
+            await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
+            lost = r.proxy.hits[0];
+          } finally {
+            r.proxy.setRules([]);
+          }
+          expect(lost).toBe(1); // the answer really was lost once
+          expect(sha(await readAll(r.fs, r.uri(name)))).toBe(sha(data));
+          // A real conflict is still EEXIST.
+          await expect(
+            r.fs.promises.writeFile(r.uri(name), payload(size, 44), { flag: 'wx' }),
+          ).rejects.toMatchObject({
+            code: 'EEXIST',
+          });
+        }
+      },
+    );
 
     it('CopyObject If-None-Match is not enforced here, so a custom endpoint defaults to conditionalCopy: false', async () => {
       // AWS refuses a CopyObject with If-None-Match: * onto an existing key (412); fauxqs and
