@@ -113,7 +113,8 @@ export interface S3BackendOptions {
   memoryBudget?: number | undefined;
   /**
    * Once a part uploads at this many bytes/s or more, later parts double, up to half the memory
-   * budget (default 256 MiB/s; 0: never). Fewer, larger requests on a fast link.
+   * budget (default 256 MiB/s, or never when `partSize` is given; 0: never). Fewer, larger
+   * requests on a fast link.
    */
   growPartsAbove?: number | undefined;
   /**
@@ -547,7 +548,11 @@ export class S3Backend implements Backend {
       partSize: this.#opts.partSize,
       concurrency: this.#opts.concurrency,
       memoryBudget: this.#opts.memoryBudget,
-      growAbove: this.#opts.growPartsAbove === 0 ? undefined : (this.#opts.growPartsAbove ?? 256 * MiB),
+      // An explicit part size is honoured (some servers cap request bodies); growth is then opt-in.
+      growAbove:
+        this.#opts.growPartsAbove === 0
+          ? undefined
+          : (this.#opts.growPartsAbove ?? (this.#opts.partSize === undefined ? 256 * MiB : undefined)),
       sizeHint: options.sizeHint,
       path: this.#path(key),
       // crc32: every part and the whole object; metadata: only a single put's CRC is stored.

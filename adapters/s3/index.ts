@@ -59,7 +59,7 @@ export const s3Flavor = defineFlavor({
     growPartsAbove: {
       type: 'number',
       description:
-        'Parts double (up to half the memory budget) once one uploads this fast, bytes/s (default 256 MiB/s; 0: never)',
+        'Parts double (up to half the memory budget) once one uploads this fast, bytes/s (default 256 MiB/s, off when partSize is set; 0: never)',
     },
     fastParts: {
       type: 'boolean',
