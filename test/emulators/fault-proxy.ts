@@ -51,7 +51,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const headers: IncomingMessage['headers'][] = [];
   const sockets = new Set<Socket>();
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+  /** Sends `req` upstream (its body piped through) and hands over the upstream response. */
+  const send = (
+    req: IncomingMessage,
+    onResponse: (up: IncomingMessage) => void,
+    onError: () => void,
+  ): void => {
     const out = httpRequest(
       {
         host: upstream.hostname,
@@ -62,14 +67,21 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         headers: req.headers,
         agent,
       },
+      onResponse,
+    );
+    out.on('error', onError);
+    req.pipe(out);
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse): void =>
+    send(
+      req,
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       },
+      () => res.destroy(),
     );
-    out.on('error', () => res.destroy());
-    req.pipe(out);
-  };
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
@@ -92,22 +104,15 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     if (fault.kind === 'drop-response') {
-      const out = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-          agent,
-        },
+      const lose = (): void => void req.socket.resetAndDestroy();
+      send(
+        req,
         (up) => {
           up.resume();
-          up.on('end', () => req.socket.resetAndDestroy());
+          up.on('end', lose);
         },
+        lose,
       );
-      out.on('error', () => req.socket.resetAndDestroy());
-      req.pipe(out);
       return;
     }
     if (fault.kind === 'stall') {
