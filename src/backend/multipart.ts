@@ -114,8 +114,9 @@ export interface MultipartOptions {
   memoryBudget?: number | undefined;
   /**
    * Grow parts on a fast link: once a part uploads at this many bytes per second or more, later
-   * parts double, up to half the memory budget (so one can fill while one uploads). On a fast
-   * link per-request costs dominate; on a slow one parts stay small and parallel. Off by default.
+   * zero-copy (segmented) parts double, up to half the memory budget (so one can fill while one
+   * uploads). On a fast link per-request costs dominate; on a slow one parts stay small and
+   * parallel. Copied parts keep their size (see sizeOf). Off by default.
    */
   growAbove?: number | undefined;
 }
@@ -323,8 +324,11 @@ export function createMultipartWriter<U>(
   /** The commit (single put or complete) once sent: from then on abort waits for its outcome. */
   let committing: Promise<ObjectMeta> | undefined;
 
-  const sizeOf = (n: number): number =>
-    Math.max(grown, fixedSize ? initial : partSizeFor(n, initial, limits));
+  // Grown sizes apply to segmented parts only: a pool part of a new size means dropping the pool's
+  // buffers and allocating larger ones, and until the old ones are collected the process holds
+  // both (measured: 308 MiB peak RSS for a 1 GiB copied upload with growth, against ~80 MiB).
+  const sizeOf = (n: number, segmented: boolean): number =>
+    Math.max(segmented ? grown : initial, fixedSize ? initial : partSizeFor(n, initial, limits));
   const limit = (): number => Math.max(budget, 2 * currentSize);
   const wait = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
 
@@ -608,10 +612,11 @@ export function createMultipartWriter<U>(
         // A full part is sent only once more bytes arrive: an object of exactly one part stays one put.
         if ((current || segs) && filled === currentSize) await flushFull();
         if (!current && !segs) {
-          currentSize = sizeOf(partNumber + 1);
           // A part starts segmented when its first bytes can be kept by reference.
           // (A long chunk's short tail at a part boundary is staged, not a reason to copy the part.)
-          if (owned && chunk.length >= RETAIN_MIN) segs = [];
+          const segmented = owned && chunk.length >= RETAIN_MIN;
+          currentSize = sizeOf(partNumber + 1, segmented);
+          if (segmented) segs = [];
           else {
             current = await acquire(currentSize);
             if (failure !== undefined) throw failure;

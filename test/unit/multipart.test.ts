@@ -255,33 +255,33 @@ describe('multipart writer', () => {
     expect(sha(svc.completed!)).toBe(sha(data));
   });
 
-  it('parts grow on a fast link, up to half the memory budget; on a slow one they stay put', async () => {
-    const fast = recorder({ delayMs: 1 });
-    const w = createMultipartWriter(fast, {
-      ...small,
-      concurrency: 2,
-      memoryBudget: 40 * MiB,
-      growAbove: MiB,
-    });
+  it('zero-copy parts grow on a fast link, up to half the memory budget; copied parts and slow links stay put', async () => {
+    const opts = { ...small, concurrency: 2, memoryBudget: 40 * MiB };
+    const partSizes = (svc: SegRecorder) =>
+      [...svc.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p.bytes.length);
+    const fast = segRecorder();
+    const w = createMultipartWriter(fast, { ...opts, growAbove: MiB });
     const data = payload(90 * MiB, 8);
-    await feed(w, data, 1 << 20);
+    for (const c of ownedChunks(data, 1 << 20)) await w.write(c, { owned: true });
     await w.close();
     expect(sha(fast.completed!)).toBe(sha(data));
-    const sizes = fast.partSizes.slice(0, -1); // all but the tail
+    const sizes = partSizes(fast).slice(0, -1); // all but the tail
     expect(sizes[0]).toBe(5 * MiB);
     expect(Math.max(...sizes)).toBe(20 * MiB); // 40 MiB budget / 2
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeGreaterThanOrEqual(sizes[i - 1]!);
 
-    const slow = recorder({ delayMs: 1 });
-    const w2 = createMultipartWriter(slow, {
-      ...small,
-      concurrency: 2,
-      memoryBudget: 40 * MiB,
-      growAbove: 1e15,
-    });
-    await feed(w2, payload(21 * MiB, 9), 1 << 20);
+    // Copied parts keep their size: growing them would reallocate the pool (two pools in RSS).
+    const copied = recorder({ delayMs: 1 });
+    const wc = createMultipartWriter(copied, { ...opts, growAbove: MiB });
+    await feed(wc, payload(21 * MiB, 10), 1 << 20);
+    await wc.close();
+    expect(copied.partSizes).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, MiB]);
+
+    const slow = segRecorder();
+    const w2 = createMultipartWriter(slow, { ...opts, growAbove: 1e15 });
+    for (const c of ownedChunks(payload(21 * MiB, 9), 1 << 20)) await w2.write(c, { owned: true });
     await w2.close();
-    expect(slow.partSizes).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, MiB]);
+    expect(partSizes(slow)).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, MiB]);
   });
 
   it('refuses to go past the part limit with EFBIG and aborts', async () => {
