@@ -268,7 +268,7 @@ async function prepareAvfs(a: ClientArgs): Promise<Prepared | string> {
   // The harness's settings: chunkMiB and concurrency map to the upload's part size and parts in
   // flight (up) or the download's range size and ranges in flight (down); an `avfs` object, if
   // present, is passed to the flavor as it is (any S3 flavor option).
-  const c = a.config as ClientConfig & { avfs?: Record<string, unknown> };
+  const c = a.config;
   const up = a.direction === 'up';
   const { adapter, root, close } = await mod.s3Flavor.create({
     ...(c.chunkMiB ? { [up ? 'partSize' : 'readPartSize']: c.chunkMiB * MiB } : {}),

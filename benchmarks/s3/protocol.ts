@@ -19,6 +19,8 @@ export interface ClientConfig {
   prefetch?: number;
   /** Size of the one buffer handed to OpenDAL's `Reader.read` (MiB, default 4) */
   readBufferMiB?: number;
+  /** Options passed as they are to artifact-vfs's s3 flavor (an A/B of one option) */
+  avfs?: Record<string, unknown>;
 }
 
 export interface ClientArgs {

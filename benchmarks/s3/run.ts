@@ -7,6 +7,7 @@
  *                       [--directions up,down] [--calibration-rounds 2] [--calibration-size 1GiB]
  *                       [--opendal-up chunk=16,concurrency=1] [--opendal-down chunk=16,concurrency=4]
  *                       [--no-calibrate] [--no-check] [--check-only] [--server-no-onread] [--out DIR]
+ *                       [--avfs '{"fastParts":false}']   (s3 flavor options for the avfs target: an A/B)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +33,8 @@ interface Options {
   calibrationSize: number | undefined;
   opendalUp: ClientConfig | undefined;
   opendalDown: ClientConfig | undefined;
+  /** s3 flavor options for the avfs target (to measure one option against the defaults). */
+  avfs: Record<string, unknown> | undefined;
   check: boolean;
   checkOnly: boolean;
   /** Diagnostic: the discard server reads with 'data' events instead of one reused buffer. */
@@ -119,6 +122,7 @@ function parseOptions(argv: string[]): Options {
     calibrationRounds: 2,
     calibrationSize: undefined,
     opendalUp: undefined,
+    avfs: undefined,
     opendalDown: undefined,
     check: true,
     checkOnly: false,
@@ -151,6 +155,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--check-only') o.checkOnly = true;
     else if (a === '--server-no-onread') o.serverNoOnread = true;
     else if (a === '--out') o.outDir = value();
+    else if (a === '--avfs') o.avfs = JSON.parse(value()) as Record<string, unknown>;
     else throw new Error(`unknown option ${a} (see --help)`);
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 100)
@@ -420,7 +425,12 @@ function markdownTable(rows: SummaryRow[]): string {
     '| --- | --- | --- | --: | --: | --: | --: | --: |',
   ];
   for (const r of rows) {
-    const name = r.target === 'opendal' && r.config ? `opendal (${configLabel(r.config)})` : r.target;
+    const name =
+      r.target === 'opendal' && r.config
+        ? `opendal (${configLabel(r.config)})`
+        : r.target === 'avfs' && r.config?.avfs
+          ? `avfs (${JSON.stringify(r.config.avfs)})`
+          : r.target;
     if (r.skipped) {
       lines.push(
         `| ${name} | ${r.direction} | ${formatSize(r.size)} | skipped: ${r.skipped} | | | | 0/${r.runs} |`,
@@ -527,7 +537,12 @@ async function main(): Promise<void> {
               });
               continue;
             }
-            const config = target === 'opendal' ? opendalFor(size, direction) : {};
+            const config =
+              target === 'opendal'
+                ? opendalFor(size, direction)
+                : target === 'avfs' && o.avfs
+                  ? { avfs: o.avfs }
+                  : {};
             const m = await measure(
               server,
               'round',
