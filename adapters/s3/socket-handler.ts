@@ -7,7 +7,8 @@
  * In a process that has loaded the SDK the resulting garbage halves download speed. Here the socket
  * reads (`onread`) straight into the unfilled tail of a fresh 256 KiB buffer. A filled buffer goes to
  * the consumer and is never written again, and the next read lands in a new one. Measured on
- * loopback (2 cores; medians, with 1 MiB buffers): an SDK GetObject drain of 1 GiB went from 1160
+ * loopback by a helper's drain scripts (2 cores; medians, with 1 MiB buffers; not kept, so
+ * `npm run bench:s3` is the figure of record): an SDK GetObject drain of 1 GiB went from 1160
  * to 2100 MiB/s and from 1.17 to 0.57 CPU-s/GiB, and an avfs read of it from 1370 to 2520 MiB/s;
  * 256 KiB buffers (see CHUNK) took a 4 GiB avfs read to 3020–3270 MiB/s.
  *
@@ -107,7 +108,9 @@ export interface SocketGetOptions {
 }
 
 /**
- * Body buffer size. Measured on loopback (avfs read of 4 GiB, 3 runs each): 64 KiB 2510–2710 MiB/s
+ * Body buffer size. Measured on loopback with this constant edited between runs (`node
+ * dist/bench/benchmarks/s3/client.js --target avfs --direction down --size 4GiB` against a
+ * discard server holding a 4 GiB object, 3 runs each): 64 KiB 2510–2710 MiB/s
  * (garbage: many objects), 128 KiB 2590–2910, 256 KiB 3020–3270, 512 KiB 2410–2830, 1 MiB
  * 2400–2710, 4 MiB 2020–2320 (each fresh large buffer's pages are faulted in by the socket read).
  */
