@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { expect } from 'vitest';
 import type { FsAdapter } from '../src/fs/types.js';
 
 export const KiB = 1024;
@@ -50,4 +51,29 @@ export async function readAll(
   const chunks: Buffer[] = [];
   for await (const c of fs.createReadStream(path, opts)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** What the adaptive-read check needs of a suite's rig: a store's fs, its URIs, a proxy's log. */
+export interface LoggedRig {
+  fs: FsAdapter;
+  uri(key: string): string;
+  proxy: { log: string[] };
+}
+
+/**
+ * The adaptive-read check shared by the S3 and Azure suites. `fast` and `slow` are rigs whose
+ * `readParallelBelow` pins the decision (1 byte/s: any stream is fast enough; 1e15: none is). The
+ * fast one reads `data` with one GET; the slow one cuts its first stream and fetches the rest as
+ * parallel ranged GETs (at least 3 GETs in all). Both read back byte for byte.
+ */
+export async function checkAdaptiveReads(fast: LoggedRig, slow: LoggedRig, data: Buffer): Promise<void> {
+  const gets = /^GET \/[^?]*big\.bin/;
+  await fast.fs.promises.writeFile(fast.uri('big.bin'), data);
+  fast.proxy.log.length = 0;
+  expect(sha(await readAll(fast.fs, fast.uri('big.bin')))).toBe(sha(data));
+  expect(count(fast.proxy.log, gets)).toBe(1);
+  await slow.fs.promises.writeFile(slow.uri('big.bin'), data);
+  slow.proxy.log.length = 0;
+  expect(sha(await readAll(slow.fs, slow.uri('big.bin')))).toBe(sha(data));
+  expect(count(slow.proxy.log, gets)).toBeGreaterThanOrEqual(3);
 }
