@@ -259,6 +259,8 @@ export function partSizeFor(
 const RETAIN_MIN = 64 * 1024;
 /** Staging buffers for short chunks in a segmented part. */
 const STAGE_SIZE = 256 * 1024;
+/** Staging buffers kept for reuse once their part is sent (fresh memory is slow to write). */
+const STAGE_POOL = 8;
 
 /** A streaming upload with bounded memory; see the module comment for its guarantees. */
 export function createMultipartWriter<U>(
@@ -307,6 +309,11 @@ export function createMultipartWriter<U>(
   let stage: Buffer | undefined;
   let stageStart = 0;
   let stageEnd = 0;
+  /** How much of `stage` this part may use (never more staging than the part still needs). */
+  let stageLimit = 0;
+  /** The staging buffers of the part being filled, and those free for reuse. */
+  let partStages: Buffer[] = [];
+  const stageFree: Buffer[] = [];
   let currentSize = 0;
   let filled = 0;
 
@@ -421,11 +428,15 @@ export function createMultipartWriter<U>(
     if (segs) {
       closeStage();
       const held = segHeld;
+      const stages = partStages;
+      partStages = [];
       part = {
         body: new Segments(segs, filled),
         crc: checksums === 'all' ? segCrc >>> 0 : undefined,
         release: () => {
           retainedBytes -= held;
+          // The part is sent (or abandoned): its staging buffers can take new bytes.
+          for (const b of stages) if (stageFree.length < STAGE_POOL) stageFree.push(b);
           wake();
         },
       };
@@ -517,15 +528,16 @@ export function createMultipartWriter<U>(
     }
     let offset = 0;
     while (offset < piece.length) {
-      if (!stage || stageEnd === stage.length) {
+      if (!stage || stageEnd === stageLimit) {
         closeStage();
-        // Never more staging than the part still needs.
         const size = Math.min(STAGE_SIZE, currentSize - filled - offset);
         await reserve(size);
-        stage = Buffer.allocUnsafe(size);
+        stage = stageFree.pop() ?? Buffer.allocUnsafe(STAGE_SIZE);
+        partStages.push(stage);
+        stageLimit = size;
         stageStart = stageEnd = 0;
       }
-      const n = Math.min(piece.length - offset, stage.length - stageEnd);
+      const n = Math.min(piece.length - offset, stageLimit - stageEnd);
       stage.set(piece.subarray(offset, offset + n), stageEnd);
       stageEnd += n;
       offset += n;

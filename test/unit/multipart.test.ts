@@ -442,6 +442,30 @@ describe('multipart writer: owned chunks (zero-copy)', () => {
     expect(svc.parts.get(1)!.buffers.length).toBeLessThanOrEqual(1 + 17);
   });
 
+  it('staging buffers are reused once their part is sent, never before', async () => {
+    const svc = segRecorder();
+    const w = createMultipartWriter(svc, { ...small, concurrency: 1 });
+    const data = payload(20 * MiB, 27);
+    // Each 5 MiB part: a long chunk (kept) then 1000-byte chunks (staged).
+    for (let p = 0; p < data.length; p += 5 * MiB) {
+      await w.write(Buffer.from(data.subarray(p, p + MiB)), OWNED);
+      for (let i = p + MiB; i < p + 5 * MiB; i += 1000)
+        await w.write(Buffer.from(data.subarray(i, Math.min(i + 1000, p + 5 * MiB))), OWNED);
+    }
+    await w.close();
+    // Bytes were checked as each part was sent: a buffer reused too early would show here.
+    expect(sha(svc.completed!)).toBe(sha(data));
+    const staged = (n: number) =>
+      new Set(
+        svc.parts
+          .get(n)!
+          .buffers.slice(1)
+          .map((b) => b.buffer),
+      );
+    const reused = [...staged(3)].filter((b) => staged(1).has(b) || staged(2).has(b));
+    expect(reused.length).toBeGreaterThan(0);
+  });
+
   it('mixed owned and copied chunks, at odd sizes, reassemble exactly', async () => {
     const svc = segRecorder();
     const w = createMultipartWriter(svc, { ...small, concurrency: 3 });
