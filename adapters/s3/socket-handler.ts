@@ -38,6 +38,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { LENDING, LendingPool } from '../../src/core/lending-pool.js';
 
 // The Smithy shapes this handler reads and returns, structurally (the SDK is an optional peer and
 // its types packages are not ours to import).
@@ -115,6 +116,12 @@ export interface SocketGetOptions {
  * 2400–2710, 4 MiB 2020–2320 (each fresh large buffer's pages are faulted in by the socket read).
  */
 const CHUNK = 256 * 1024;
+/**
+ * Body buffers for consumers that give their chunks back (`FileHandle.read`, `readFile`; see
+ * src/core/lending-pool.ts); other bodies get fresh buffers. Up to 128 buffers free and 128 lent
+ * (32 MiB each, more than a read has in flight), forgotten after 2 s without a download.
+ */
+const bodyBuffers = new LendingPool(CHUNK, 128);
 /** First buffer for bodies of unknown length (a small chunked error body gets no full-size buffer). */
 const FIRST_UNKNOWN = 64 * 1024;
 /** Response head limit, and the size of each connection's (reused) head buffer. */
@@ -601,6 +608,11 @@ class SocketBody extends Readable {
     this.exchange?.resume();
   }
 
+  /** The consumer will give its chunks back: the buffers filled from now on are pooled. */
+  [LENDING](): void {
+    this.exchange?.enableLending();
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const ex = this.exchange;
     this.exchange = undefined;
@@ -646,6 +658,8 @@ class Exchange {
   #expected = 0;
   #received = 0;
   #paused = false;
+  /** The consumer gives its chunks back (see src/core/lending-pool.ts): fill pooled buffers. */
+  #lending = false;
   #flushTimer: NodeJS.Timeout | undefined;
   #requestTimer: NodeJS.Timeout | undefined;
   #unlistenAbort: (() => void) | undefined;
@@ -807,9 +821,11 @@ class Exchange {
   // -- body -----------------------------------------------------------------------------------
 
   #nextChunk(first: boolean): void {
+    if (this.#chunk) bodyBuffers.seal(this.#chunk);
     const size =
       this.#framing === 'length' ? Math.min(CHUNK, this.#remaining) : first ? FIRST_UNKNOWN : CHUNK;
-    this.#chunk = size > 0 ? Buffer.allocUnsafe(size) : undefined;
+    this.#chunk =
+      size === CHUNK && this.#lending ? bodyBuffers.take() : size > 0 ? Buffer.allocUnsafe(size) : undefined;
     this.#filled = 0;
     this.#sent = 0;
   }
@@ -826,14 +842,16 @@ class Exchange {
       this.#remaining -= n;
       if (this.#remaining === 0) {
         // The chunk was sized to end exactly here.
-        const last = this.#chunk!.subarray(this.#sent, this.#filled);
+        const chunk = this.#chunk!;
+        const last = bodyBuffers.lend(chunk, chunk.subarray(this.#sent, this.#filled));
+        bodyBuffers.seal(chunk);
         this.#chunk = undefined;
         this.#complete(last);
         return;
       }
     }
     if (this.#filled === this.#chunk!.length) {
-      const full = this.#chunk!.subarray(this.#sent);
+      const full = bodyBuffers.lend(this.#chunk!, this.#chunk!.subarray(this.#sent));
       this.#nextChunk(false);
       this.#push(full);
     } else if (this.#flushTimer === undefined) {
@@ -845,7 +863,7 @@ class Exchange {
   #flush(): void {
     this.#flushTimer = undefined;
     if (this.phase !== 'body' || !this.#chunk || this.#filled === this.#sent) return;
-    const part = this.#chunk.subarray(this.#sent, this.#filled);
+    const part = bodyBuffers.lend(this.#chunk, this.#chunk.subarray(this.#sent, this.#filled));
     this.#sent = this.#filled;
     this.#push(part);
   }
@@ -857,6 +875,10 @@ class Exchange {
       this.#paused = true;
       this.conn.socket.pause();
     }
+  }
+
+  enableLending(): void {
+    this.#lending = true;
   }
 
   resume(): void {
@@ -881,7 +903,7 @@ class Exchange {
           const take = Math.min(this.#cleft, end - i);
           this.#received += take;
           this.#cleft -= take;
-          const run = buf.subarray(i, i + take);
+          const run = bodyBuffers.lend(buf, buf.subarray(i, i + take));
           i += take;
           if (this.#cleft === 0) this.#cstate = 'cr';
           this.#push(run);
@@ -1101,4 +1123,9 @@ export function parseHead(text: string): ParsedHead | CodedError {
     else headers[key] = `${prev}${key === 'cookie' ? '; ' : ', '}${value}`;
   }
   return { minor: Number(m[1]), status: Number(m[2]), reason: m[3] ?? '', headers };
+}
+
+/** The body buffer pool's counters (for tests). */
+export function bodyBufferStats(): { reused: number; free: number; lent: number } {
+  return { reused: bodyBuffers.reused, free: bodyBuffers.free, lent: bodyBuffers.lent };
 }

@@ -18,6 +18,7 @@ import { Readable, Writable } from 'node:stream';
 import type { FsError } from '../core/errors.js';
 import { fsError, invalidPathError, rmDirectoryError, toFsError } from '../core/errors.js';
 import { pathToString } from '../core/uri.js';
+import { giveBack, requestLending } from '../core/lending-pool.js';
 import { VfsDirent, VfsStats } from '../core/stats.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import type { FsAdapter } from '../fs/types.js';
@@ -294,9 +295,11 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     if (isHandle(p)) return p.readFile(opts as never);
     const t = target(p, 'open');
     const stream = await openReader(t, undefined, 'open');
+    requestLending(stream);
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
     const buf = Buffer.concat(chunks);
+    for (const c of chunks) giveBack(c); // copied into buf
     const encoding = encodingOf(opts);
     return encoding && encoding !== 'buffer' ? buf.toString(encoding) : buf;
   }
@@ -988,14 +991,19 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/** Pulls bytes from a stream into caller buffers, keeping the unread tail of the last chunk. */
+/**
+ * Pulls bytes from a stream into caller buffers, keeping the unread tail of the last chunk. A
+ * chunk copied out whole is given back (see src/core/lending-pool.ts): nothing here keeps it.
+ */
 class ChunkReader {
   position: number;
   readonly #it: AsyncIterator<Buffer>;
   readonly #stream: Readable;
+  #chunk: Buffer | undefined;
   #tail: Buffer = Buffer.alloc(0);
 
   constructor(stream: Readable, position: number) {
+    requestLending(stream);
     this.#stream = stream;
     this.#it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     this.position = position;
@@ -1007,12 +1015,17 @@ class ChunkReader {
       if (this.#tail.length === 0) {
         const { value, done } = await this.#it.next();
         if (done) break;
+        this.#chunk = value;
         this.#tail = value;
       }
       const take = Math.min(length - n, this.#tail.length);
       buffer.set(this.#tail.subarray(0, take), offset + n);
       this.#tail = this.#tail.subarray(take);
       n += take;
+      if (this.#tail.length === 0 && this.#chunk) {
+        giveBack(this.#chunk);
+        this.#chunk = undefined;
+      }
     }
     this.position += n;
     return n;

@@ -21,6 +21,7 @@
  */
 import { Readable } from 'node:stream';
 import { fsError } from '../core/errors.js';
+import { LENDING, requestLending } from '../core/lending-pool.js';
 
 /**
  * The default single-stream rate above which a read stays one stream (`adaptive`): loopback and
@@ -97,7 +98,6 @@ export interface OrderedRangeOptions {
   verify?: ((chunk: Uint8Array | undefined) => void) | undefined;
   /** Shown in errors. */
   path?: string | undefined;
-  highWaterMark?: number | undefined;
 }
 
 interface Range {
@@ -260,8 +260,12 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
     for (let i = 0; i < concurrency; i++) launch();
   };
 
+  /** The consumer gives its chunks back: so may every body (chunks pass through unchanged). */
+  let lending = false;
+
   const arrived = (range: Range, body: AsyncIterable<Uint8Array>): void => {
     range.body = body;
+    if (lending) requestLending(body);
     consume(range);
   };
 
@@ -360,8 +364,10 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
   }
 
   const stream = new Readable({
-    objectMode: false,
-    highWaterMark: opts.highWaterMark ?? 64 * 1024,
+    // One chunk per read, as it arrived: a byte-mode stream would join buffered chunks into a new
+    // buffer, and a consumer giving chunks back (see src/core/lending-pool.ts) could not.
+    objectMode: true,
+    highWaterMark: 1,
     read() {
       pump();
     },
@@ -371,6 +377,13 @@ export function orderedRangeReader(opts: OrderedRangeOptions): Readable {
       for (const r of queue) destroyBody(r.body);
       queue.length = 0;
       cb(err);
+    },
+  });
+
+  Object.assign(stream, {
+    [LENDING]: () => {
+      lending = true;
+      for (const r of queue) requestLending(r.body);
     },
   });
 

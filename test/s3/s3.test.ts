@@ -2,7 +2,7 @@
  * S3-specific behaviour on real S3 servers (fauxqs, and Ceph radosgw when installed), through the
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Backend, s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
 import { mapS3Error } from '../../adapters/s3/errors.js';
 import { partTargetOf } from '../../adapters/s3/part-sender.js';
+import { bodyBufferStats } from '../../adapters/s3/socket-handler.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
@@ -195,6 +196,51 @@ for (const entry of servers) {
       } finally {
         await fast.close();
         await slow.close();
+      }
+    });
+
+    it('FileHandle.read and readFile refill given-back body buffers; a stream reader’s chunks stay intact', async () => {
+      // Lending (src/core/lending-pool.ts): consumers that copy bytes out give chunks back and the
+      // socket refills them. Run beside a stream reader that keeps every chunk to the end, on one
+      // GET and on parallel ranged GETs; every byte is checked by SHA-256.
+      const data = payload(21 * MiB + 11, 9);
+      const parallel = await rig(server, {
+        readPartSize: 5 * MiB,
+        readConcurrency: 3,
+        readParallelBelow: 1e15,
+      });
+      try {
+        for (const rr of [r, parallel]) {
+          await rr.fs.promises.writeFile(rr.uri('lend.bin'), data);
+          const before = bodyBufferStats().reused;
+          const viaHandle = async (): Promise<string> => {
+            const fh = await rr.fs.promises.open(rr.uri('lend.bin'), 'r');
+            const h = createHash('sha256');
+            const scratch = Buffer.allocUnsafe(MiB - 3);
+            try {
+              for (;;) {
+                const { bytesRead } = await fh.read(scratch, 0, scratch.length, null);
+                if (bytesRead === 0) break;
+                h.update(scratch.subarray(0, bytesRead));
+              }
+            } finally {
+              await fh.close();
+            }
+            return h.digest('hex');
+          };
+          const [streamed, handled, whole] = await Promise.all([
+            readAll(rr.fs, rr.uri('lend.bin')),
+            viaHandle(),
+            rr.fs.promises.readFile(rr.uri('lend.bin')) as Promise<Buffer>,
+          ]);
+          expect(sha(streamed)).toBe(sha(data));
+          expect(handled).toBe(sha(data));
+          expect(sha(whole)).toBe(sha(data));
+          // 84 buffers' worth went through the handle and readFile reads: most were refills.
+          expect(bodyBufferStats().reused - before).toBeGreaterThan(20);
+        }
+      } finally {
+        await parallel.close();
       }
     });
 

@@ -13,7 +13,9 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { giveBack, requestLending } from '../../src/core/lending-pool.js';
 import {
+  bodyBufferStats,
   buildQueryString,
   fastGetExtension,
   SocketGetHandler,
@@ -360,6 +362,85 @@ describe('SocketGetHandler: response heads', () => {
       const srv = await rawServer((socket) => socket.write(head));
       expect((await errorOf(send(handler(), getObject(srv.port)))).code).toBe(code);
     }
+  });
+});
+
+describe('SocketGetHandler: lending body buffers to a consumer that gives them back', () => {
+  /**
+   * Copies every chunk out at its offset, giving each back unless `keep(i)`; returns the kept.
+   * 'data' events, as the range reader reads bodies (for-await would join buffered chunks).
+   */
+  async function copyOut(
+    body: Readable,
+    into: Buffer,
+    keep: (i: number) => boolean = () => false,
+  ): Promise<{ length: number; kept: { chunk: Buffer; copy: Buffer }[]; memories: Set<ArrayBufferLike> }> {
+    let at = 0;
+    let i = 0;
+    const kept: { chunk: Buffer; copy: Buffer }[] = [];
+    const memories = new Set<ArrayBufferLike>();
+    body.on('data', (chunk: Buffer) => {
+      memories.add(chunk.buffer);
+      chunk.copy(into, at);
+      at += chunk.length;
+      if (keep(i++)) kept.push({ chunk, copy: Buffer.from(chunk) });
+      else giveBack(chunk);
+    });
+    await once(body, 'end');
+    return { length: at, kept, memories };
+  }
+
+  it('refills given-back buffers (Content-Length and chunked), byte-exact', async () => {
+    const data = randomBytes(8 * MiB + 4321);
+    const srv = await httpServer(async (req, res) => {
+      if (req.url!.includes('chunked')) {
+        for (let o = 0, i = 0; o < data.length; i++) {
+          const n = Math.min(data.length - o, 1 + ((i * 7919) % 300_000));
+          if (!res.write(data.subarray(o, o + n))) await once(res, 'drain');
+          o += n;
+        }
+        res.end();
+      } else {
+        res.setHeader('content-length', data.length);
+        res.end(data);
+      }
+    });
+    const h = handler();
+    for (const key of ['plain', 'chunked']) {
+      const before = bodyBufferStats().reused;
+      const res = await send(h, getObject(srv.port, key));
+      requestLending(res.body);
+      const out = Buffer.alloc(data.length);
+      const { length, memories } = await copyOut(res.body, out);
+      expect(length).toBe(data.length);
+      expect(sha(out)).toBe(sha(data));
+      // 33 buffers' worth of data went through far fewer buffers.
+      expect(bodyBufferStats().reused - before).toBeGreaterThan(10);
+      expect(memories.size).toBeLessThan(20);
+    }
+  });
+
+  it('never reuses a chunk that was not given back, nor any chunk of a body not asked to lend', async () => {
+    const data = randomBytes(6 * MiB);
+    const srv = await httpServer((_req, res) => {
+      res.setHeader('content-length', data.length);
+      res.end(data);
+    });
+    const h = handler();
+    // Lending, but chunks 2 and 9 are kept: they must still hold their bytes at the end.
+    const res = await send(h, getObject(srv.port));
+    requestLending(res.body);
+    const out = Buffer.alloc(data.length);
+    const { kept } = await copyOut(res.body, out, (i) => i === 2 || i === 9);
+    expect(sha(out)).toBe(sha(data));
+    expect(kept).toHaveLength(2);
+    for (const k of kept) expect(k.chunk.equals(k.copy)).toBe(true);
+    // Not asked to lend: giving chunks back does nothing, every chunk has its own memory.
+    const before = bodyBufferStats().reused;
+    const plain = await send(h, getObject(srv.port));
+    const { memories } = await copyOut(plain.body, Buffer.alloc(data.length));
+    expect(bodyBufferStats().reused).toBe(before);
+    expect(memories.size).toBe((6 * MiB) / (256 * 1024));
   });
 });
 
