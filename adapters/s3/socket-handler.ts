@@ -5,8 +5,10 @@
  *
  * Why: node:http (under the SDK's NodeHttpHandler) allocates a fresh 64 KiB buffer per socket read.
  * In a process that has loaded the SDK the resulting garbage halves download speed. Here the socket
- * reads (`onread`) straight into the unfilled tail of a fresh 256 KiB buffer. A filled buffer goes to
- * the consumer and is never written again, and the next read lands in a new one. Measured on
+ * reads (`onread`) straight into the unfilled tail of a 256 KiB buffer. A filled buffer goes to
+ * the consumer and is never written again, and the next read lands in a new one: a fresh one,
+ * or, when the consumer asked to lend and gave an earlier buffer back, that one (see
+ * src/core/lending-pool.ts). Measured on
  * loopback by a helper's drain scripts (2 cores; medians, with 1 MiB buffers; not kept, so
  * `npm run bench:s3` is the figure of record): an SDK GetObject drain of 1 GiB went from 1160
  * to 2100 MiB/s and from 1.17 to 0.57 CPU-s/GiB, and an avfs read of it from 1370 to 2520 MiB/s;

@@ -255,6 +255,7 @@ async function prepareOpendal(a: ClientArgs): Promise<Prepared | string> {
 // ---- artifact-vfs's S3 flavor ----------------------------------------------------------------
 
 async function prepareAvfs(a: ClientArgs): Promise<Prepared | string> {
+  if (a.target === 'avfs-stream' && a.direction === 'up') return 'uploads: see the avfs target';
   let mod: typeof S3Adapter;
   try {
     mod = await import('../../adapters/s3/index.js');
@@ -290,7 +291,24 @@ async function prepareAvfs(a: ClientArgs): Promise<Prepared | string> {
         await pipeline(payloadSource(a.size), adapter.createWriteStream(path));
         return a.size;
       }
-      return drain(adapter.createReadStream(path) as AsyncIterable<Uint8Array>);
+      if (a.target === 'avfs-stream')
+        return drain(adapter.createReadStream(path) as AsyncIterable<Uint8Array>);
+      // FileHandle.read into ONE reused buffer, as the OpenDAL target reads.
+      const fh = await adapter.promises.open(path, 'r');
+      const buf = Buffer.allocUnsafe((c.readBufferMiB ?? 4) * MiB);
+      let bytes = 0;
+      try {
+        // Bounded: ends at EOF, or fails if the object is longer than the size asked for.
+        while (true) {
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          bytes += bytesRead;
+          if (bytes > a.size) throw new Error(`avfs read ${bytes} bytes, more than the ${a.size} expected`);
+        }
+      } finally {
+        await fh.close();
+      }
+      return bytes;
     },
     close: () => close?.(),
   };

@@ -3,9 +3,12 @@
 /**
  * `raw`: the machine's limit (node:http PUT from the reused block; GET over a bare socket read into
  * one reused buffer). `node-http`: node:http PUT and GET, the ceiling of any client built on Node's
- * http stack (its GET allocates a buffer per socket read).
+ * http stack (its GET allocates a buffer per socket read). `avfs`: artifact-vfs's s3 flavor,
+ * uploading through `createWriteStream` and downloading with `FileHandle.read` into one reused
+ * buffer (as the OpenDAL target reads). `avfs-stream`: downloads only, through `createReadStream`
+ * (a fresh buffer per chunk, as node:fs streams give).
  */
-export const TARGETS = ['raw', 'node-http', 'lib-storage', 'opendal', 'avfs'] as const;
+export const TARGETS = ['raw', 'node-http', 'lib-storage', 'opendal', 'avfs', 'avfs-stream'] as const;
 export type Target = (typeof TARGETS)[number];
 export type Direction = 'up' | 'down';
 
@@ -17,7 +20,7 @@ export interface ClientConfig {
   concurrency?: number;
   /** OpenDAL reader `prefetch` */
   prefetch?: number;
-  /** Size of the one buffer handed to OpenDAL's `Reader.read` (MiB, default 4) */
+  /** Size of the one buffer handed to OpenDAL's `Reader.read` and avfs's `FileHandle.read` (MiB, default 4) */
   readBufferMiB?: number;
   /** Options passed as they are to artifact-vfs's s3 flavor (an A/B of one option) */
   avfs?: Record<string, unknown>;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The issue-3 ratios of one `npm run bench:s3` result, per round and as medians: avfs upload ÷ the
-// raw PUT, avfs upload ÷ OpenDAL (its calibrated setting, same round), avfs download ÷ a plain
-// node:http GET and ÷ the bare-socket GET.
+// raw PUT, avfs upload ÷ OpenDAL (its calibrated setting, same round), avfs download
+// (FileHandle.read) ÷ a plain node:http GET and ÷ the bare-socket GET, and the same for the
+// createReadStream download (avfs-stream).
 //
 //   node benchmarks/s3/ratios.mjs benchmarks/results/s3-<timestamp>.json
 import { readFileSync } from 'node:fs';
@@ -38,4 +39,5 @@ for (const size of [...new Set(runs.map((m) => m.size))]) {
   show('upload ÷ OpenDAL', ratios('avfs', 'opendal', 'up', size, rounds));
   show('download ÷ node:http GET', ratios('avfs', 'node-http', 'down', size, rounds));
   show('download ÷ bare-socket GET', ratios('avfs', 'raw', 'down', size, rounds));
+  show('stream download ÷ node:http', ratios('avfs-stream', 'node-http', 'down', size, rounds));
 }

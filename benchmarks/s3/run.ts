@@ -428,8 +428,8 @@ function markdownTable(rows: SummaryRow[]): string {
     const name =
       r.target === 'opendal' && r.config
         ? `opendal (${configLabel(r.config)})`
-        : r.target === 'avfs' && r.config?.avfs
-          ? `avfs (${JSON.stringify(r.config.avfs)})`
+        : r.target.startsWith('avfs') && r.config?.avfs
+          ? `${r.target} (${JSON.stringify(r.config.avfs)})`
           : r.target;
     if (r.skipped) {
       lines.push(
@@ -516,14 +516,16 @@ async function main(): Promise<void> {
     };
 
     const measurements: Measurement[] = [];
-    const skipped = new Map<Target, string>();
+    /** By `${target} ${direction}`: a target may do one direction only. */
+    const skipped = new Map<string, string>();
     for (const size of o.sizes) {
       for (let round = 1; round <= o.rounds; round++) {
         // Rotate the order each round so slow drift of the machine does not favour one target.
         const order = rotate(o.targets, round - 1);
         for (const direction of o.directions) {
           for (const target of order) {
-            if (skipped.has(target)) {
+            const skipKey = `${target} ${direction}`;
+            if (skipped.has(skipKey)) {
               measurements.push({
                 target,
                 direction,
@@ -532,7 +534,7 @@ async function main(): Promise<void> {
                 size,
                 key: '',
                 ok: false,
-                skipped: skipped.get(target)!,
+                skipped: skipped.get(skipKey)!,
                 wallSeconds: 0,
               });
               continue;
@@ -540,7 +542,7 @@ async function main(): Promise<void> {
             const config =
               target === 'opendal'
                 ? opendalFor(size, direction)
-                : target === 'avfs' && o.avfs
+                : (target === 'avfs' || target === 'avfs-stream') && o.avfs
                   ? { avfs: o.avfs }
                   : {};
             const m = await measure(
@@ -550,10 +552,11 @@ async function main(): Promise<void> {
               target,
               direction,
               size,
-              `${target}-${size}`,
+              // avfs-stream reads what avfs uploaded (every upload of a round precedes its downloads).
+              `${target === 'avfs-stream' ? 'avfs' : target}-${size}`,
               config,
             );
-            if (m.skipped) skipped.set(target, m.skipped);
+            if (m.skipped) skipped.set(skipKey, m.skipped);
             measurements.push(m);
           }
         }
