@@ -316,6 +316,21 @@ export class AzureBackend implements Backend {
     });
   }
 
+  /**
+   * The blob at `key` if it has `size` bytes and our CRC32 metadata equal to `crc` (undefined when
+   * CRC metadata is off: nothing else identifies the bytes).
+   */
+  async #ownBlob(key: string, size: number, crc: number): Promise<ObjectMeta | undefined> {
+    if (!this.#crcMeta) return undefined;
+    try {
+      const p = await this.#blob(key).getProperties();
+      if (p.contentLength !== size || p.metadata?.[CRC_META] !== (crc >>> 0).toString(16)) return undefined;
+      return { key, size, mtime: p.lastModified ?? new Date(), etag: p.etag };
+    } catch {
+      return undefined;
+    }
+  }
+
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     const createOnly = options.ifNoneMatch === true;
     if (createOnly && (await this.stat(key)))
@@ -327,11 +342,18 @@ export class AzureBackend implements Backend {
     const headers = options.contentType ? { blobContentType: options.contentType } : {};
     const metadataFor = (crc: number): Record<string, string> | undefined =>
       crcMeta ? { [CRC_META]: (crc >>> 0).toString(16) } : undefined;
-    /** Create-only conflicts: 409 BlobAlreadyExists or 412 ConditionNotMet, both EEXIST. */
-    const commitError = (err: unknown) => {
-      if (createOnly && (statusOf(err) === 409 || statusOf(err) === 412))
-        return fsError('EEXIST', { syscall: 'open', path: this.#path(key), cause: err });
-      return isFsError(err) ? err : mapAzureError(err, { syscall: 'write', path: this.#path(key) });
+    /**
+     * A failed commit. Create-only conflicts (409 BlobAlreadyExists, 412 ConditionNotMet) are
+     * EEXIST, unless the blob there is this write's own: the SDK retried a commit whose answer was
+     * lost, and met what the first attempt stored (same size and CRC32). Then the write succeeded.
+     */
+    const commitFailed = async (err: unknown, size: number, crc: number): Promise<ObjectMeta> => {
+      if (createOnly && (statusOf(err) === 409 || statusOf(err) === 412)) {
+        const mine = await this.#ownBlob(key, size, crc);
+        if (mine) return mine;
+        throw fsError('EEXIST', { syscall: 'open', path: this.#path(key), cause: err });
+      }
+      throw isFsError(err) ? err : mapAzureError(err, { syscall: 'write', path: this.#path(key) });
     };
     const service: MultipartService<string> = {
       put: async (body, info) => {
@@ -343,7 +365,7 @@ export class AzureBackend implements Backend {
           });
           return { key, size: body.length, mtime: r.lastModified ?? new Date(), etag: r.etag };
         } catch (err) {
-          throw commitError(err);
+          return commitFailed(err, body.length, info.crc32);
         }
       },
       // Nothing to create server-side: the id only makes this upload's block ids unique.
@@ -371,7 +393,7 @@ export class AzureBackend implements Backend {
           );
           return { key, size: info.size, mtime: r.lastModified ?? new Date(), etag: r.etag };
         } catch (err) {
-          throw commitError(err);
+          return commitFailed(err, info.size, info.crc32);
         }
       },
       // Staged blocks are invisible and never committed; the service discards them after 7 days.

@@ -555,6 +555,28 @@ export class GcsBackend implements Backend {
 
   // ---- writes -----------------------------------------------------------------------------------
 
+  /**
+   * The object at `key` if it holds exactly `body`: same size, and the same CRC32C (or MD5, where
+   * that is what this backend computed; computed here when neither was).
+   */
+  async #ownObject(
+    key: string,
+    body: Uint8Array,
+    crc: number,
+    md5: string | undefined,
+  ): Promise<ObjectMeta | undefined> {
+    try {
+      const [m] = await this.#bucket.file(key).getMetadata();
+      const r = m as ObjectResource;
+      if (Number(r.size) !== body.length) return undefined;
+      if (this.#validation === 'crc32c') return r.crc32c === crcToBase64(crc) ? toMeta(key, r) : undefined;
+      const ours = md5 ?? createHash('md5').update(body).digest('base64');
+      return r.md5Hash === ours ? toMeta(key, r) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     const path = this.#path(key);
     const createOnly = options.ifNoneMatch === true;
@@ -630,6 +652,12 @@ export class GcsBackend implements Backend {
             md5,
           );
         } catch (err) {
+          // A create-only upload retried after its first attempt committed (the answer was lost)
+          // meets its own object: that is success, not EEXIST.
+          if (createOnly && statusOf(err) === 412) {
+            const mine = await this.#ownObject(key, body, crc, md5);
+            if (mine) return mine;
+          }
           return map(err);
         }
       },

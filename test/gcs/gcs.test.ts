@@ -246,6 +246,26 @@ describe('gcs flavor [emulator]', () => {
     expect(emu.stats().openSessions).toBe(0);
   });
 
+  it('a create-only write whose answer was lost is retried and succeeds (the object there is ours)', async () => {
+    // drop-response: the emulator carries the request out, then resets instead of answering.
+    for (const [name, size, match] of [
+      ['lost-put.bin', CHUNK - 5, { method: 'POST', pathIncludes: 'uploadType=multipart' }],
+      // the 4th data PUT of the session is the finalizing one
+      ['lost-final.bin', 3 * CHUNK + 77, { method: 'PUT', uploadChunk: 4 }],
+    ] as const) {
+      const data = payload(size, 47);
+      const before = emu.stats().faultsFired;
+      emu.inject({ match, kind: 'drop-response' });
+      await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
+      expect(emu.stats().faultsFired - before).toBe(1); // the answer really was lost once
+      expect(sha(await rawBytes(r.bucket, name))).toBe(sha(data));
+      // A real conflict is still EEXIST.
+      await expect(
+        r.fs.promises.writeFile(r.uri(name), payload(size, 48), { flag: 'wx' }),
+      ).rejects.toMatchObject({ code: 'EEXIST' });
+    }
+  });
+
   it('full reads detect bytes corrupted in transit (CRC32C, and MD5 in md5 mode); ranged reads cannot', async () => {
     const data = payload(CHUNK + 1000, 15);
     await r.fs.promises.writeFile(r.uri('tamper.bin'), data);

@@ -675,6 +675,20 @@ describe('fault injection', () => {
     expect(st.faultsFired).toBe(1);
   });
 
+  it('drop-response carries the request out, then resets the connection instead of answering', async () => {
+    const bucket = await newBucket();
+    emu.inject({ match: { method: 'POST', pathIncludes: 'uploadType=multipart' }, kind: 'drop-response' });
+    const saved = freshStorage()
+      .bucket(bucket.name)
+      .file('answer-lost')
+      .save('payload', { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
+    // The SDK retries the lost answer; its create-only retry meets the object the first attempt stored.
+    await expect(saved).rejects.toMatchObject({ code: 412 });
+    const [back] = await bucket.file('answer-lost').download();
+    expect(back.toString()).toBe('payload');
+    expect(emu.stats().faultsFired).toBeGreaterThanOrEqual(1);
+  });
+
   it('a persistent 503 surfaces as an ApiError 503', async () => {
     const bucket = await newBucket();
     await bucket.file('always-503').save('payload', { resumable: false });

@@ -54,8 +54,9 @@ export interface Fault {
    * request body (requests with a body) or of the response body (requests without).
    * `corrupt`: flip every bit of the response media byte at offset `afterBytes` (default 0) of
    * the body sent, keeping the headers (`x-goog-hash` stays the stored object's): corruption
-   * in transit, which a client must detect. */
-  kind: '503' | 'reset-after' | 'corrupt';
+   * in transit, which a client must detect. `drop-response`: the request is carried out in full,
+   * then the connection is reset instead of answered (a lost answer). */
+  kind: '503' | 'reset-after' | 'corrupt' | 'drop-response';
   afterBytes?: number;
   /** how many matching requests to affect; default 1, `Infinity` for persistent */
   times?: number;
@@ -688,13 +689,27 @@ export async function startGcsEmulator(opts: GcsEmulatorOptions = {}): Promise<G
   };
 
   const faultLabel = (f: Fault): string =>
-    f.kind === '503' ? '503' : `${f.kind === 'corrupt' ? 'corrupt-at' : 'reset-after'}-${f.afterBytes ?? 0}`;
+    f.kind === '503' || f.kind === 'drop-response'
+      ? f.kind
+      : `${f.kind === 'corrupt' ? 'corrupt-at' : 'reset-after'}-${f.afterBytes ?? 0}`;
+
+  /** The handler runs to the end, but whatever it answers becomes a connection reset. */
+  const dropResponse = (req: IncomingMessage, res: ServerResponse): void => {
+    const lose = (): ServerResponse => {
+      req.socket.resetAndDestroy();
+      return res;
+    };
+    res.writeHead = lose as unknown as ServerResponse['writeHead'];
+    res.write = (() => true) as unknown as ServerResponse['write'];
+    res.end = lose as unknown as ServerResponse['end'];
+  };
 
   const headerFault = (req: IncomingMessage): Fault | undefined => {
     const h = req.headers['x-emulator-fault'];
     const v = Array.isArray(h) ? h[0] : h;
     if (!v) return undefined;
     if (v === '503') return { kind: '503' };
+    if (v === 'drop-response') return { kind: 'drop-response' };
     const c = /^corrupt-at-(\d+)$/.exec(v);
     if (c) return { kind: 'corrupt', afterBytes: Number(c[1]) };
     const m = /^reset-after-(\d+)$/.exec(v);
@@ -1042,6 +1057,7 @@ export async function startGcsEmulator(opts: GcsEmulatorOptions = {}): Promise<G
     if (fault) {
       faultsFired++;
       rec.fault = faultLabel(fault);
+      if (fault.kind === 'drop-response') dropResponse(req, res);
     }
     // Discard mode: bytes are hashed as they arrive, with a checkpoint at every 256 KiB boundary
     // (an interrupted request keeps only whole blocks), and committed to the session only if the
@@ -1412,6 +1428,7 @@ export async function startGcsEmulator(opts: GcsEmulatorOptions = {}): Promise<G
     if (fault) {
       faultsFired++;
       rec.fault = faultLabel(fault);
+      if (fault.kind === 'drop-response') dropResponse(req, res);
     }
     const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
     const resetAfter = fault?.kind === 'reset-after' ? (fault.afterBytes ?? 0) : undefined;
