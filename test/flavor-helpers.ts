@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expect } from 'vitest';
 import type { FsAdapter } from '../src/fs/types.js';
+import type { FaultProxy, FaultRule } from './emulators/fault-proxy.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -76,4 +77,42 @@ export async function checkAdaptiveReads(fast: LoggedRig, slow: LoggedRig, data:
   slow.proxy.log.length = 0;
   expect(sha(await readAll(slow.fs, slow.uri('big.bin')))).toBe(sha(data));
   expect(count(slow.proxy.log, gets)).toBeGreaterThanOrEqual(3);
+}
+
+/** A rig whose proxy can lose answers (test/emulators/fault-proxy.ts). */
+export interface FaultRig {
+  fs: FsAdapter;
+  uri(key: string): string;
+  proxy: Pick<FaultProxy, 'setRules' | 'hits'>;
+}
+
+/**
+ * The lost-answer check shared by the S3 and Azure suites: for each case, the proxy loses the
+ * answer to the first request `match` picks (the server acted on it), and a create-only
+ * `writeFile` of `size` bytes must still succeed with every byte stored, since the retry meets
+ * the object the first attempt stored. A second create-only write of other bytes is EEXIST.
+ */
+export async function checkLostAnswers(
+  r: FaultRig,
+  cases: readonly (readonly [name: string, size: number, match: FaultRule['match']])[],
+): Promise<void> {
+  for (const [name, size, match] of cases) {
+    const data = payload(size, 43);
+    r.proxy.setRules([{ match, fault: { kind: 'drop-response' } }]);
+    let lost: number | undefined;
+    try {
+      await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
+      lost = r.proxy.hits[0];
+    } finally {
+      r.proxy.setRules([]);
+    }
+    expect(lost).toBe(1); // the answer really was lost once
+    expect(sha(await readAll(r.fs, r.uri(name)))).toBe(sha(data));
+    // A real conflict is still EEXIST, even with the same size.
+    await expect(
+      r.fs.promises.writeFile(r.uri(name), payload(size, 44), { flag: 'wx' }),
+    ).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
+  }
 }

@@ -3,7 +3,6 @@
  * the official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { inspect } from 'node:util';
 import {
   BlobServiceClient,
@@ -18,7 +17,16 @@ import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { createContainer, startAzurite, type Azurite } from '../emulators/azurite.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
-import { MiB, sha, payload, count, writeStream, readAll, checkAdaptiveReads } from '../flavor-helpers.js';
+import {
+  MiB,
+  sha,
+  payload,
+  count,
+  writeStream,
+  readAll,
+  checkAdaptiveReads,
+  checkLostAnswers,
+} from '../flavor-helpers.js';
 
 interface Rig {
   fs: FsAdapter;
@@ -272,31 +280,14 @@ describe('azure [azurite]', () => {
   }
 
   it('a create-only write whose answer was lost is retried and succeeds (the blob there is ours)', async () => {
-    for (const [name, size, match] of [
-      ['lost-put.bin', 300_000, (req: IncomingMessage, url: URL) => req.method === 'PUT' && !url.search],
+    await checkLostAnswers(r, [
+      ['lost-put.bin', 300_000, (req, url) => req.method === 'PUT' && !url.search],
       [
         'lost-commit.bin',
         2 * MiB + 7,
-        (req: IncomingMessage, url: URL) =>
-          req.method === 'PUT' && url.searchParams.get('comp') === 'blocklist',
+        (req, url) => req.method === 'PUT' && url.searchParams.get('comp') === 'blocklist',
       ],
-    ] as const) {
-      const data = payload(size, 45);
-      r.proxy.setRules([{ match, fault: { kind: 'drop-response' } }]);
-      let lost: number | undefined;
-      try {
-        await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
-        lost = r.proxy.hits[0];
-      } finally {
-        r.proxy.setRules([]);
-      }
-      expect(lost).toBe(1); // the answer really was lost once
-      expect(sha(await readAll(r.fs, r.uri(name)))).toBe(sha(data));
-      // A real conflict is still EEXIST, even with the same size.
-      await expect(
-        r.fs.promises.writeFile(r.uri(name), payload(size, 46), { flag: 'wx' }),
-      ).rejects.toMatchObject({ code: 'EEXIST' });
-    }
+    ]);
   });
 
   it('stores the CRC32 as metadata; a full read of tampered bytes fails with EIO, a ranged read does not check', async () => {

@@ -3,7 +3,6 @@
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
@@ -25,7 +24,16 @@ import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
 import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
-import { MiB, sha, payload, count, writeStream, readAll, checkAdaptiveReads } from '../flavor-helpers.js';
+import {
+  MiB,
+  sha,
+  payload,
+  count,
+  writeStream,
+  readAll,
+  checkAdaptiveReads,
+  checkLostAnswers,
+} from '../flavor-helpers.js';
 
 interface Rig {
   fs: FsAdapter;
@@ -505,38 +513,20 @@ for (const entry of servers) {
     it.skipIf(noConditional !== '')(
       `a create-only write whose answer was lost is retried and succeeds (the object there is ours)${noConditional ? ` — skipped: ${noConditional}` : ''}`,
       async () => {
-        for (const [name, size, match] of [
+        await checkLostAnswers(r, [
           [
             'lost-put.bin',
             1 * MiB,
-            (req: IncomingMessage, url: URL) => req.method === 'PUT' && !url.searchParams.has('partNumber'),
+            (req, url) => req.method === 'PUT' && !url.searchParams.has('partNumber'),
           ],
+          // (radosgw answers a repeated Complete with 200, as AWS does; the single put is the
+          // case that meets a 412 and needs the ownership check.)
           [
-            // (radosgw answers a repeated Complete with 200, as AWS does; the single put is the
-            // case that meets a 412 and needs the ownership check.)
             'lost-complete.bin',
             11 * MiB,
-            (req: IncomingMessage, url: URL) => req.method === 'POST' && url.searchParams.has('uploadId'),
+            (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
           ],
-        ] as const) {
-          const data = payload(size, 43);
-          r.proxy.setRules([{ match, fault: { kind: 'drop-response' } }]);
-          let lost: number | undefined;
-          try {
-            await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
-            lost = r.proxy.hits[0];
-          } finally {
-            r.proxy.setRules([]);
-          }
-          expect(lost).toBe(1); // the answer really was lost once
-          expect(sha(await readAll(r.fs, r.uri(name)))).toBe(sha(data));
-          // A real conflict is still EEXIST.
-          await expect(
-            r.fs.promises.writeFile(r.uri(name), payload(size, 44), { flag: 'wx' }),
-          ).rejects.toMatchObject({
-            code: 'EEXIST',
-          });
-        }
+        ]);
       },
     );
 
