@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -127,4 +128,78 @@ export function median(xs: number[]): number | undefined {
 export function rotate<T>(xs: readonly T[], by: number): T[] {
   const k = xs.length === 0 ? 0 : by % xs.length;
   return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+/** The machine a result was measured on (stored with every result file). */
+export function machineInfo(): {
+  cpuModel: string;
+  cores: number;
+  totalMemGiB: number;
+  node: string;
+  platform: string;
+  loadavg: number[];
+} {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    totalMemGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    loadavg: os.loadavg(),
+  };
+}
+
+/**
+ * `--name value` flags of a client's argv, with the target (one of `targets`) and the direction
+ * checked.
+ */
+export function clientFlags<T extends string>(
+  argv: string[],
+  targets: readonly T[],
+): { get(name: string): string | undefined; target: T; direction: 'up' | 'down' } {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i === -1 ? undefined : argv[i + 1];
+  };
+  const target = get('target') as T;
+  const direction = get('direction');
+  if (!targets.includes(target)) throw new Error(`--target must be one of ${targets.join(', ')}`);
+  if (direction !== 'up' && direction !== 'down') throw new Error('--direction must be up or down');
+  return { get, target, direction };
+}
+
+/** What a harness measured of one transfer, as far as the summary needs it. */
+export interface MeasuredRun {
+  mibPerSec?: number | undefined;
+  cpuSecondsPerGiB?: number | undefined;
+  peakRssMiB?: number | undefined;
+  serverCpuSeconds?: number | undefined;
+}
+
+/**
+ * The summary figures of the successful runs of one target, direction and size: median MiB/s
+ * (and its range), median client CPU s/GiB, the highest peak RSS, and the median server CPU s/GiB.
+ */
+export function runStats(
+  ok: MeasuredRun[],
+  size: number,
+): {
+  mibPerSec?: number | undefined;
+  mibPerSecMin?: number;
+  mibPerSecMax?: number;
+  cpuSecondsPerGiB?: number | undefined;
+  peakRssMiB?: number;
+  serverCpuSecondsPerGiB?: number | undefined;
+} {
+  if (ok.length === 0) return {};
+  const speeds = ok.map((m) => m.mibPerSec!);
+  return {
+    mibPerSec: median(speeds),
+    mibPerSecMin: Math.min(...speeds),
+    mibPerSecMax: Math.max(...speeds),
+    cpuSecondsPerGiB: median(ok.map((m) => m.cpuSecondsPerGiB!)),
+    peakRssMiB: Math.max(...ok.map((m) => m.peakRssMiB!)),
+    serverCpuSecondsPerGiB: median(ok.map((m) => (m.serverCpuSeconds ?? 0) / (size / 2 ** 30))),
+  };
 }

@@ -25,7 +25,7 @@ import type * as AzureAdapter from '../../adapters/azure/index.js';
 import { drain, MiB, parseSize, payloadSource, peakRssMiB } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
-import { clientMain } from '../common.js';
+import { clientFlags, clientMain } from '../common.js';
 
 interface Args {
   target: AzureTarget;
@@ -46,14 +46,7 @@ interface Prepared {
 }
 
 function parseArgs(argv: string[]): Args {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
-  };
-  const target = get('target') as AzureTarget;
-  const direction = get('direction') as 'up' | 'down';
-  if (!AZURE_TARGETS.includes(target)) throw new Error(`--target must be one of ${AZURE_TARGETS.join(', ')}`);
-  if (direction !== 'up' && direction !== 'down') throw new Error('--direction must be up or down');
+  const { get, target, direction } = clientFlags(argv, AZURE_TARGETS);
   const endpoint = get('endpoint');
   const accountKey = process.env.AZURE_BENCH_KEY;
   if (!endpoint || !accountKey) throw new Error('--endpoint and AZURE_BENCH_KEY are required');

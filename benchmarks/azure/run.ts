@@ -11,7 +11,6 @@
  * Ratios are to `sdk` of the same size, direction and round.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +19,7 @@ import { startAzurite, type Azurite } from '../../test/emulators/azurite.js';
 import { formatSize, GiB, MiB, parseSize, payloadSource } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
-import { median, packageVersion, repoRoot, rotate, runClient } from '../common.js';
+import { machineInfo, median, packageVersion, repoRoot, rotate, runClient, runStats } from '../common.js';
 
 const CONTAINER = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -222,7 +221,6 @@ function summarize(o: Options, ms: Measurement[]): SummaryRow[] {
         const runs = ms.filter((m) => m.size === size && m.target === target && m.direction === direction);
         if (runs.length === 0) continue;
         const ok = runs.filter((m) => m.ok);
-        const speeds = ok.map((m) => m.mibPerSec!);
         const errors = [...new Set(runs.filter((m) => !m.ok && m.error).map((m) => m.error!))];
         rows.push({
           target,
@@ -230,17 +228,12 @@ function summarize(o: Options, ms: Measurement[]): SummaryRow[] {
           size,
           runs: runs.length,
           ok: ok.length,
+          ...runStats(ok, size),
           ...(ok.length
             ? {
-                mibPerSec: median(speeds),
-                mibPerSecMin: Math.min(...speeds),
-                mibPerSecMax: Math.max(...speeds),
                 ratioToSdk: median(
                   ok.map((m) => ratioFor(m, ms)).filter((x): x is number => x !== undefined),
                 ),
-                cpuSecondsPerGiB: median(ok.map((m) => m.cpuSecondsPerGiB!)),
-                peakRssMiB: Math.max(...ok.map((m) => m.peakRssMiB!)),
-                serverCpuSecondsPerGiB: median(ok.map((m) => (m.serverCpuSeconds ?? 0) / (size / GiB))),
               }
             : {}),
           ...(runs.every((m) => m.skipped) ? { skipped: runs[0]!.skipped } : {}),
@@ -274,14 +267,7 @@ async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const started = new Date();
   const t0 = performance.now();
-  const cpus = os.cpus();
-  const machine = {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    totalMemGiB: Number((os.totalmem() / GiB).toFixed(1)),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
+  const machine = machineInfo();
   const command = `npm run bench:azure${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   log(
     `Azure benchmark: ${machine.cpuModel} × ${machine.cores}, ${machine.totalMemGiB} GiB, Node ${machine.node}`,

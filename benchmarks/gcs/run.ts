@@ -10,14 +10,13 @@
  *                        [--out DIR]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Storage } from '@google-cloud/storage';
 import { formatSize, GiB, MiB, parseSize } from '../s3/payload.js';
 import { startEmulatorProcess } from './emulator-process.js';
 import { GCS_TARGETS, type GcsClientArgs, type GcsClientResult, type GcsTarget } from './protocol.js';
-import { median, repoRoot, runClient } from '../common.js';
+import { machineInfo, median, repoRoot, runClient } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -186,13 +185,7 @@ async function main(): Promise<void> {
     .replace(/:/g, '-');
   mkdirSync(o.outDir, { recursive: true });
   const jsonPath = join(o.outDir, `gcs-${stamp}.json`);
-  const machine = {
-    node: process.version,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    memGiB: os.totalmem() / GiB,
-    loadavg: os.loadavg(),
-  };
+  const machine = machineInfo();
   writeFileSync(
     jsonPath,
     JSON.stringify({ when: new Date().toISOString(), options: o, machine, summary, measurements }, null, 2) +
@@ -203,7 +196,7 @@ async function main(): Promise<void> {
     '',
     `\`npm run bench:gcs -- --sizes ${o.sizes.map(formatSize).join(',')} --rounds ${o.rounds} --targets ${o.targets.join(',')} --directions ${o.directions.join(',')}\``,
     '',
-    `Emulator in discard mode in its own process; each transfer in a fresh client process. Node ${process.version}, ${machine.cpus} CPUs, load ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}. Raw data: \`${relative(repoRoot(), jsonPath)}\`.`,
+    `Emulator in discard mode in its own process; each transfer in a fresh client process. Node ${process.version}, ${machine.cores} CPUs, load ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}. Raw data: \`${relative(repoRoot(), jsonPath)}\`.`,
     '',
     ...rows,
     '',

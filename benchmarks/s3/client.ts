@@ -18,15 +18,8 @@ import type { Readable } from 'node:stream';
 import type * as S3Adapter from '../../adapters/s3/index.js';
 import { pipeline } from 'node:stream/promises';
 import { drain, MiB, parseSize, payloadSource, peakRssMiB } from './payload.js';
-import {
-  TARGETS,
-  type ClientArgs,
-  type ClientConfig,
-  type ClientResult,
-  type Direction,
-  type Target,
-} from './protocol.js';
-import { clientMain } from '../common.js';
+import { TARGETS, type ClientArgs, type ClientConfig, type ClientResult } from './protocol.js';
+import { clientFlags, clientMain } from '../common.js';
 
 const ACCESS_KEY = 'bench';
 const SECRET_KEY = 'bench-secret';
@@ -39,14 +32,7 @@ interface Prepared {
 }
 
 function parseArgs(argv: string[]): ClientArgs {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
-  };
-  const target = get('target') as Target;
-  const direction = get('direction') as Direction;
-  if (!TARGETS.includes(target)) throw new Error(`--target must be one of ${TARGETS.join(', ')}`);
-  if (direction !== 'up' && direction !== 'down') throw new Error('--direction must be up or down');
+  const { get, target, direction } = clientFlags(argv, TARGETS);
   const size = parseSize(get('size') ?? '');
   const endpoint = get('endpoint');
   if (!endpoint) throw new Error('--endpoint is required');

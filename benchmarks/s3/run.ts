@@ -18,7 +18,7 @@ import { checkServer } from './check-server.js';
 import { formatSize, GiB, MiB, parseSize } from './payload.js';
 import { TARGETS, type ClientConfig, type ClientResult, type Direction, type Target } from './protocol.js';
 import { startDiscardServer, type DiscardServer, type ServerObject } from './server-process.js';
-import { median, packageVersion, repoRoot, rotate, runClient } from '../common.js';
+import { machineInfo, median, packageVersion, repoRoot, rotate, runClient, runStats } from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -385,7 +385,6 @@ function summarize(o: Options, measurements: Measurement[]): SummaryRow[] {
         );
         if (runs.length === 0) continue;
         const ok = runs.filter((m) => m.ok);
-        const speeds = ok.map((m) => m.mibPerSec!);
         const errors = [...new Set(runs.filter((m) => !m.ok && m.error).map((m) => m.error!))];
         rows.push({
           target,
@@ -393,18 +392,13 @@ function summarize(o: Options, measurements: Measurement[]): SummaryRow[] {
           size,
           runs: runs.length,
           ok: ok.length,
+          ...runStats(ok, size),
           ...(ok.length
             ? {
-                mibPerSec: median(speeds),
-                mibPerSecMin: Math.min(...speeds),
-                mibPerSecMax: Math.max(...speeds),
                 ratioToRaw: median(
                   ok.map((m) => ratioFor(m, measurements)).filter((x): x is number => x !== undefined),
                 ),
-                cpuSecondsPerGiB: median(ok.map((m) => m.cpuSecondsPerGiB!)),
-                peakRssMiB: Math.max(...ok.map((m) => m.peakRssMiB!)),
                 setupRssMiB: median(ok.map((m) => m.setupRssMiB ?? 0)),
-                serverCpuSecondsPerGiB: median(ok.map((m) => (m.serverCpuSeconds ?? 0) / (size / GiB))),
               }
             : {}),
           ...(ok[0]?.config ? { config: ok[0].config } : {}),
@@ -460,17 +454,6 @@ function calibrationTable(cal: Calibration): string {
     );
   }
   return lines.join('\n');
-}
-
-function machineInfo() {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    totalMemGiB: Number((os.totalmem() / GiB).toFixed(1)),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
 }
 
 function packageVersions(root: string): Record<string, string> {
