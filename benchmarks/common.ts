@@ -203,3 +203,18 @@ export function runStats(
     serverCpuSecondsPerGiB: median(ok.map((m) => (m.serverCpuSeconds ?? 0) / (size / 2 ** 30))),
   };
 }
+
+/** How the runs of one target, direction and size ended, beyond the successful ones. */
+export function runOutcome(
+  runs: { ok: boolean; skipped?: string | undefined; error?: string | undefined }[],
+): { skipped?: string; errors?: string[] } {
+  const errors = [...new Set(runs.filter((m) => !m.ok && m.error).map((m) => m.error!))];
+  return {
+    ...(runs.length > 0 && runs.every((m) => m.skipped) ? { skipped: runs[0]!.skipped! } : {}),
+    ...(errors.length ? { errors } : {}),
+  };
+}
+
+/** A figure for a table: `digits` decimals, or a dash when there is none. */
+export const fmt = (x: number | undefined, digits: number): string =>
+  x === undefined ? '–' : x.toFixed(digits);

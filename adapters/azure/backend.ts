@@ -267,7 +267,7 @@ export class AzureBackend implements Backend {
       if (statusOf(err) === 416) {
         // At or past the end (or an empty blob): nothing to read, if the blob exists.
         if (!(await this.stat(key))) throw fsError('ENOENT', { syscall: 'open', path: this.#path(key) });
-        return Readable.from([], { objectMode: false });
+        return Readable.from([]);
       }
       throw mapAzureError(err, { syscall: 'open', path: this.#path(key) });
     }
@@ -276,7 +276,7 @@ export class AzureBackend implements Backend {
     const body = first.readableStreamBody as Readable | undefined;
     if (!body || last < from) {
       body?.resume();
-      return Readable.from([], { objectMode: false });
+      return Readable.from([]);
     }
     let verify: Verify | undefined;
     const stored = first.metadata?.[CRC_META];

@@ -464,7 +464,7 @@ export class GcsBackend implements Backend {
     const plan = planRead(range, this.#opts, 8 * MiB);
     const { from, headEnd } = plan;
     const path = this.#path(key);
-    const empty = (): Readable => Readable.from([], { objectMode: false });
+    const empty = (): Readable => Readable.from([]);
     if (range?.end !== undefined && range.end < from) {
       if (!(await this.stat(key))) throw fsError('ENOENT', { syscall: 'open', path });
       return empty();

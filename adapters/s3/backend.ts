@@ -326,7 +326,7 @@ export class S3Backend implements Backend {
       if (statusOf(err) === 416) {
         // Past the end (or an empty object): nothing to read, if the object exists.
         if (!(await this.stat(key))) throw fsError('ENOENT', { syscall: 'open', path: this.#path(key) });
-        return Readable.from([], { objectMode: false });
+        return Readable.from([]);
       }
       throw mapS3Error(err, { syscall: 'open', path: this.#path(key) });
     }
@@ -347,7 +347,7 @@ export class S3Backend implements Backend {
       if (expected !== undefined && Number.isFinite(expected))
         verify = crcVerifier('CRC32', crc32, expected, this.#path(key));
     }
-    if (last < from) return Readable.from([], { objectMode: false });
+    if (last < from) return Readable.from([]);
     return orderedRangeReader({
       from,
       to: last,

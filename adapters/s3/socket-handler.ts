@@ -120,8 +120,8 @@ export interface SocketGetOptions {
 const CHUNK = 256 * 1024;
 /**
  * Body buffers for consumers that give their chunks back (`FileHandle.read`, `readFile`; see
- * src/core/lending-pool.ts); other bodies get fresh buffers. Up to 128 buffers free and 128 lent
- * (32 MiB each, more than a read has in flight), forgotten after 2 s without a download.
+ * src/core/lending-pool.ts); other bodies get fresh buffers. Up to 128 free buffers (32 MiB, more
+ * than a read has in flight), released after 2 s without a download.
  */
 const bodyBuffers = new LendingPool(CHUNK, 128);
 /** First buffer for bodies of unknown length (a small chunked error body gets no full-size buffer). */
@@ -992,6 +992,9 @@ class Exchange {
   /** Detaches from the connection; clears timers and the abort listener. */
   #finish(): void {
     this.phase = 'done';
+    // Nothing writes into the buffer from here on (the connection is detached).
+    if (this.#chunk) bodyBuffers.seal(this.#chunk);
+    this.#chunk = undefined;
     clearTimeout(this.#requestTimer);
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
@@ -1028,7 +1031,8 @@ class Exchange {
     }
     if (this.#framing === 'close' && err === undefined) {
       // Close-delimited: EOF is the end of the body.
-      const last = this.#chunk?.subarray(this.#sent, this.#filled);
+      const chunk = this.#chunk;
+      const last = chunk ? bodyBuffers.lend(chunk, chunk.subarray(this.#sent, this.#filled)) : undefined;
       this.#keepAlive = false;
       this.#complete(last);
       return;
@@ -1128,6 +1132,6 @@ export function parseHead(text: string): ParsedHead | CodedError {
 }
 
 /** The body buffer pool's counters (for tests). */
-export function bodyBufferStats(): { reused: number; free: number; lent: number } {
-  return { reused: bodyBuffers.reused, free: bodyBuffers.free, lent: bodyBuffers.lent };
+export function bodyBufferStats(): { reused: number; free: number } {
+  return { reused: bodyBuffers.reused, free: bodyBuffers.free };
 }

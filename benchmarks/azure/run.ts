@@ -19,7 +19,17 @@ import { startAzurite, type Azurite } from '../../test/emulators/azurite.js';
 import { formatSize, GiB, MiB, parseSize, payloadSource } from '../s3/payload.js';
 import type { ClientResult } from '../s3/protocol.js';
 import { AZURE_TARGETS, type AzureTarget } from './protocol.js';
-import { machineInfo, median, packageVersion, repoRoot, rotate, runClient, runStats } from '../common.js';
+import {
+  fmt,
+  machineInfo,
+  median,
+  packageVersion,
+  repoRoot,
+  rotate,
+  runClient,
+  runOutcome,
+  runStats,
+} from '../common.js';
 
 const CONTAINER = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -221,7 +231,6 @@ function summarize(o: Options, ms: Measurement[]): SummaryRow[] {
         const runs = ms.filter((m) => m.size === size && m.target === target && m.direction === direction);
         if (runs.length === 0) continue;
         const ok = runs.filter((m) => m.ok);
-        const errors = [...new Set(runs.filter((m) => !m.ok && m.error).map((m) => m.error!))];
         rows.push({
           target,
           direction,
@@ -236,16 +245,13 @@ function summarize(o: Options, ms: Measurement[]): SummaryRow[] {
                 ),
               }
             : {}),
-          ...(runs.every((m) => m.skipped) ? { skipped: runs[0]!.skipped } : {}),
-          ...(errors.length ? { errors } : {}),
+          ...runOutcome(runs),
         });
       }
     }
   }
   return rows;
 }
-
-const fmt = (x: number | undefined, digits: number) => (x === undefined ? '–' : x.toFixed(digits));
 
 function markdownTable(rows: SummaryRow[]): string {
   const lines = [

@@ -18,7 +18,17 @@ import { checkServer } from './check-server.js';
 import { formatSize, GiB, MiB, parseSize } from './payload.js';
 import { TARGETS, type ClientConfig, type ClientResult, type Direction, type Target } from './protocol.js';
 import { startDiscardServer, type DiscardServer, type ServerObject } from './server-process.js';
-import { machineInfo, median, packageVersion, repoRoot, rotate, runClient, runStats } from '../common.js';
+import {
+  fmt,
+  machineInfo,
+  median,
+  packageVersion,
+  repoRoot,
+  rotate,
+  runClient,
+  runOutcome,
+  runStats,
+} from '../common.js';
 
 const BUCKET = 'bench';
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -385,7 +395,6 @@ function summarize(o: Options, measurements: Measurement[]): SummaryRow[] {
         );
         if (runs.length === 0) continue;
         const ok = runs.filter((m) => m.ok);
-        const errors = [...new Set(runs.filter((m) => !m.ok && m.error).map((m) => m.error!))];
         rows.push({
           target,
           direction,
@@ -402,16 +411,13 @@ function summarize(o: Options, measurements: Measurement[]): SummaryRow[] {
               }
             : {}),
           ...(ok[0]?.config ? { config: ok[0].config } : {}),
-          ...(runs.every((m) => m.skipped) ? { skipped: runs[0]!.skipped } : {}),
-          ...(errors.length ? { errors } : {}),
+          ...runOutcome(runs),
         });
       }
     }
   }
   return rows;
 }
-
-const fmt = (x: number | undefined, digits: number) => (x === undefined ? '–' : x.toFixed(digits));
 
 function markdownTable(rows: SummaryRow[]): string {
   const lines = [

@@ -134,6 +134,10 @@ export interface Backend {
    * - With a range, only those bytes are transferred (`end` inclusive, clamped to the size).
    * - A range starting at or past the end yields an empty stream.
    * - Rejects with ENOENT for a missing key; never buffers the whole object.
+   * - The stream yields `Uint8Array` chunks (Buffers from every built-in backend) and is read
+   *   by iteration or 'data' events; the HTTP backends' streams are in object mode, one chunk per
+   *   `read()` as it arrived. A consumer that copies each chunk out may ask to reuse their memory
+   *   (`requestLending`, `giveBack` in src/core/lending-pool.ts).
    */
   read(key: string, range?: ByteRange): Promise<Readable>;
 

@@ -20,8 +20,8 @@
  *
  * Streams nobody asked to lend are untouched: a stream consumer keeps its chunks as long as it
  * likes, and their memory is never reused. A lending read that is abandoned halfway (its chunks
- * dropped, not given back) costs nothing but the reuse: its buffers are forgotten after
- * `maxTracked` newer ones, or when the pool idles, and the GC takes them.
+ * dropped, not given back) costs nothing but the reuse: the pool tracks lent buffers weakly, so
+ * the GC takes them like any other.
  */
 
 /** A stream method (no arguments) by which a consumer asks a stream to lend its chunks. */
@@ -42,12 +42,11 @@ interface Slot {
   sealed: boolean;
 }
 
-/** Buffers lent and not back yet, by their memory (a view's `.buffer`). */
-const tracked = new Map<ArrayBufferLike, Slot>();
+/** Buffers lent and not back yet, by their memory (a view's `.buffer`); weak, see above. */
+const tracked = new WeakMap<ArrayBufferLike, Slot>();
 
 export class LendingPool {
   readonly #free: Buffer[] = [];
-  readonly #mine = new Set<ArrayBufferLike>();
   #lastTake = 0;
   #trimTimer: NodeJS.Timeout | undefined;
   /** Takes served by a given-back buffer (for tests and benchmarks). */
@@ -56,14 +55,11 @@ export class LendingPool {
   /**
    * @param size bytes per buffer
    * @param maxFree buffers kept for reuse at most
-   * @param maxTracked buffers lent and not back that are remembered at most (older ones are
-   *   forgotten: never reused)
-   * @param idleMs after this long without a `take`, free and lent buffers are forgotten
+   * @param idleMs after this long without a `take`, the free buffers are released
    */
   constructor(
     readonly size: number,
     readonly maxFree: number,
-    readonly maxTracked = maxFree,
     readonly idleMs = 2000,
   ) {}
 
@@ -72,21 +68,14 @@ export class LendingPool {
     return this.#free.length;
   }
 
-  /** Buffers lent and not back yet. */
-  get lent(): number {
-    return this.#mine.size;
-  }
-
   /** A buffer to fill: a given-back one if there is one, else a fresh one. */
   take(): Buffer {
     this.#lastTake = performance.now();
     let buffer = this.#free.pop();
     if (buffer) this.reused++;
-    else buffer = Buffer.allocUnsafe(this.size);
-    if (this.#mine.size >= this.maxTracked) this.#forget(this.#mine.values().next().value!);
+    // Its own memory, never a slice of Node's shared pool: the memory is what identifies it.
+    else buffer = Buffer.allocUnsafeSlow(this.size);
     tracked.set(buffer.buffer, { pool: this, buffer, views: [], sealed: false });
-    this.#mine.add(buffer.buffer);
-    this.#scheduleTrim();
     return buffer;
   }
 
@@ -96,43 +85,47 @@ export class LendingPool {
    */
   lend(buffer: Buffer, view: Buffer): Buffer {
     const slot = tracked.get(buffer.buffer);
-    if (slot?.pool === this && !slot.sealed && view.buffer === buffer.buffer) slot.views.push(view);
+    if (
+      slot?.pool === this &&
+      slot.buffer === buffer &&
+      !slot.sealed &&
+      view.buffer === buffer.buffer &&
+      view.byteOffset >= buffer.byteOffset &&
+      view.byteOffset + view.byteLength <= buffer.byteOffset + buffer.byteLength
+    )
+      slot.views.push(view);
     return view;
   }
 
   /** The producer will not write into `buffer` again: it is reused once every view is back. */
   seal(buffer: Buffer): void {
     const slot = tracked.get(buffer.buffer);
-    if (slot?.pool !== this || slot.sealed) return;
+    if (slot?.pool !== this || slot.buffer !== buffer || slot.sealed) return;
     slot.sealed = true;
     if (slot.views.length === 0) this.#return(slot);
   }
 
-  #forget(memory: ArrayBufferLike): void {
-    this.#mine.delete(memory);
-    tracked.delete(memory);
-  }
-
   /** A sealed slot whose views are all back. */
   #return(slot: Slot): void {
-    this.#forget(slot.buffer.buffer);
-    if (this.#free.length < this.maxFree) this.#free.push(slot.buffer);
+    tracked.delete(slot.buffer.buffer);
+    if (this.#free.length >= this.maxFree) return;
+    this.#free.push(slot.buffer);
+    this.#scheduleTrim();
   }
 
-  /** Forgets every buffer once the pool has been idle for `idleMs`. */
+  /** Releases the free buffers once the pool has been idle for `idleMs`. */
   #scheduleTrim(): void {
     if (this.#trimTimer) return;
-    this.#trimTimer = setTimeout(() => {
-      this.#trimTimer = undefined;
-      if (performance.now() - this.#lastTake < this.idleMs) {
-        this.#scheduleTrim();
+    const check = (): void => {
+      const idle = performance.now() - this.#lastTake;
+      if (idle < this.idleMs) {
+        this.#trimTimer = setTimeout(check, this.idleMs - idle).unref();
         return;
       }
+      this.#trimTimer = undefined;
       this.#free.length = 0;
-      for (const memory of this.#mine) tracked.delete(memory);
-      this.#mine.clear();
-    }, this.idleMs);
-    this.#trimTimer.unref();
+    };
+    this.#trimTimer = setTimeout(check, this.idleMs).unref();
   }
 
   /** Internal: see {@link giveBack}. */

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { orderedRangeReader, type RangeFetch } from '../../src/backend/ranged-read.js';
+import { LENDING, requestLending } from '../../src/core/lending-pool.js';
 
 const KiB = 1024;
 const data = randomBytes(300 * KiB + 17);
@@ -131,6 +132,32 @@ describe('orderedRangeReader', () => {
     );
     expect(sha(out)).toBe(sha(data.subarray(from, to + 1)));
     expect(s.calls[0]![0]).toBe(headEnd + 1);
+  });
+
+  it('passes a lending request on to the head and every range body, also those fetched later', async () => {
+    const asked: string[] = [];
+    const lendable = (b: Readable, name: string): Readable =>
+      Object.assign(b, { [LENDING]: () => asked.push(name) });
+    const s = slicer(data);
+    const fetch: RangeFetch = async (start, end, signal) =>
+      lendable((await s.fetch(start, end, signal)) as Readable, `range ${start}`);
+    const from = 0;
+    const to = 200 * KiB;
+    const headEnd = 32 * KiB - 1;
+    const stream = orderedRangeReader({
+      from,
+      to,
+      partSize: 32 * KiB,
+      concurrency: 2,
+      fetch,
+      head: { body: lendable(Readable.from([data.subarray(0, headEnd + 1)]), 'head'), end: headEnd },
+    });
+    requestLending(stream);
+    expect(sha(await collect(stream))).toBe(sha(data.subarray(from, to + 1)));
+    // head + 6 ranges of 32 KiB (the last one short), each asked once
+    expect(asked.sort()).toEqual(
+      ['head', ...Array.from({ length: 6 }, (_, i) => `range ${(i + 1) * 32 * KiB}`)].sort(),
+    );
   });
 
   it('a short range is EIO, not a silently truncated stream', async () => {
