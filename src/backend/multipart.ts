@@ -295,9 +295,6 @@ export function createMultipartWriter<U>(
   /** Bytes held for segmented parts: retained chunks and staging buffers. */
   let retainedBytes = 0;
   const waiters: (() => void)[] = [];
-  /** Settles when the upload fails, so no wait outlives the failure. */
-  let onFailed!: () => void;
-  const failed = new Promise<void>((resolve) => (onFailed = resolve));
 
   // The part being filled: either a pool buffer (`current`) or a list of segments (`segs`).
   let current: Buffer | undefined;
@@ -386,8 +383,7 @@ export function createMultipartWriter<U>(
   function fail(err: unknown): void {
     if (failure !== undefined) return;
     failure = err;
-    wake(); // a write waiting for memory rejects now
-    onFailed();
+    wake(); // a write waiting for memory or a slot rejects now
     cleanup = (async () => {
       await Promise.allSettled([...inflight]);
       if (!upload) return;
@@ -504,8 +500,9 @@ export function createMultipartWriter<U>(
   }
 
   async function waitForSlot(): Promise<void> {
-    // A failure (or an abort) ends the wait at once: the caller then rejects with it.
-    while (inflight.size >= concurrency && failure === undefined) await Promise.race([...inflight, failed]);
+    // A part leaving `inflight` wakes the waiters, and so does a failure (or an abort): the caller
+    // then rejects with it. (One waiter list, not a race on each part: nothing accumulates.)
+    while (inflight.size >= concurrency && failure === undefined) await wait();
   }
 
   /** Sends the full current part (called only when more bytes follow). */
