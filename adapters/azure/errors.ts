@@ -8,6 +8,7 @@
  */
 import {
   HTTP_STATUS_CODES,
+  certificateProblem,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
@@ -127,6 +128,8 @@ export function mapAzureError(
   if (name === 'AbortError' || azureCode === 'ABORT_ERR') {
     return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
   }
+  const tls = certificateProblem(err, 'trust its CA with NODE_EXTRA_CA_CERTS');
+  if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
   const net = azureCode === 'REQUEST_SEND_ERROR' ? 'ECONNRESET' : networkErrorCode(azureCode);
   if (net) return fsError(net, { ...ctx, cause: err, retryable: true });
   const hit =

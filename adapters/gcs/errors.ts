@@ -10,6 +10,7 @@
  */
 import {
   HTTP_STATUS_CODES,
+  certificateProblem,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
@@ -117,6 +118,8 @@ export function mapGcsError(
   if (e.name === 'AbortError' || e.code === 'ABORT_ERR') {
     return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
   }
+  const tls = certificateProblem(err, 'trust its CA with NODE_EXTRA_CA_CERTS');
+  if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
   const net = networkCode(e);
   const status = statusOf(err);
   if (net && status === undefined) return fsError(net, { ...ctx, cause: err, retryable: true });

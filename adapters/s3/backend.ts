@@ -6,6 +6,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import type * as S3 from '@aws-sdk/client-s3';
 import { crc32, crcFromBase64, crcToBase64 } from '../../src/core/crc32.js';
@@ -103,6 +104,13 @@ export interface S3BackendOptions {
   readConcurrency?: number | undefined;
   /** Skip payload signing on a plain-HTTP endpoint you trust (an emulator on loopback). */
   trustedEndpoint?: boolean | undefined;
+  /**
+   * Path of a PEM file of CA certificates to trust for an HTTPS endpoint, besides Node's own (a
+   * private CA in front of MinIO or Ceph). Default: `AWS_CA_BUNDLE`. Read when the store opens.
+   */
+  caBundle?: string | undefined;
+  /** The same as PEM text (programmatic use; `caBundle` is read into it). */
+  ca?: string | undefined;
   /** The server enforces `If-None-Match: *` (AWS S3 and Ceph do; some emulators do not). */
   conditionalWrites?: boolean | undefined;
   /** The server enforces If-None-Match on CopyObject (default: true on AWS). */
@@ -190,7 +198,12 @@ export class S3Backend implements Backend {
     this.#crcMeta = mode !== 'off';
     const sockets = Math.max(16, (options.concurrency ?? 4) + (options.readConcurrency ?? 4) + 4);
     const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: sockets });
-    const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: sockets });
+    const httpsAgent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: sockets,
+      // Added to Node's roots, not instead of them.
+      ...(options.ca ? { ca: [...rootCertificates, options.ca] } : {}),
+    });
     this.#agents = [httpAgent, httpsAgent];
     this.#partAgents = { http: httpAgent, https: httpsAgent };
     const https = !options.endpoint || options.endpoint.startsWith('https:');

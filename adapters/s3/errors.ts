@@ -5,6 +5,7 @@
  */
 import {
   HTTP_STATUS_CODES,
+  certificateProblem,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
@@ -84,6 +85,11 @@ export function mapS3Error(
   if (name === 'AbortError' || e.code === 'ABORT_ERR') {
     return fsError('ECANCELED', { ...ctx, cause: err, detail: 'request aborted' });
   }
+  const tls = certificateProblem(
+    err,
+    "trust its CA with the s3 flavor's caBundle (or AWS_CA_BUNDLE, or NODE_EXTRA_CA_CERTS)",
+  );
+  if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
   if (netCode) {
     return fsError(netCode, { ...ctx, cause: err, retryable: true });
   }

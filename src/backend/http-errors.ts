@@ -60,3 +60,36 @@ export function networkErrorCode(code: unknown): string | undefined {
 export function retryableStatus(status: number | undefined): boolean {
   return status !== undefined && status >= 500 && status !== 501;
 }
+
+/** Node's codes for a server certificate that did not verify. */
+const CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * For a TLS certificate failure (`err`, or its cause), the detail to show: what Node said and how
+ * to trust the server's CA (`hint`, the flavor's own option). Undefined for any other error.
+ * Such a failure is EPROTO and never retried: a retry meets the same certificate.
+ */
+export function certificateProblem(err: unknown, hint: string): string | undefined {
+  for (
+    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, i = 0;
+    e && i < 4;
+    i++
+  ) {
+    if (typeof e.code === 'string' && CERTIFICATE_CODES.has(e.code))
+      return `the server's TLS certificate was refused (${String(e.message ?? e.code)}); ${hint}`;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}

@@ -591,6 +591,12 @@ describe('azure error table', () => {
     ['BlobAlreadyExists on create-only', restError(409, 'BlobAlreadyExists'), 'EEXIST', false],
     ['a 412 on create-only', restError(412, 'ConditionNotMet'), 'EEXIST', false],
     ['ServerBusy', restError(503, 'ServerBusy'), 'EAGAIN', true],
+    [
+      'an untrusted TLS certificate',
+      Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+      'EPROTO',
+      false,
+    ],
     ['a bare 503', restError(503), 'EAGAIN', true],
     ['InternalError', restError(500, 'InternalError'), 'EAGAIN', true],
     ['OperationTimedOut', restError(500, 'OperationTimedOut'), 'ETIMEDOUT', true],

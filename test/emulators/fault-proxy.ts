@@ -12,6 +12,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface FaultRule {
@@ -41,7 +42,14 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+/**
+ * A proxy for `target` (an `http://` server). With `tls` it listens for HTTPS (the client must
+ * trust the certificate) and forwards over plain HTTP: a TLS-terminating front.
+ */
+export async function startFaultProxy(
+  target: string,
+  options: { tls?: { key: Buffer; cert: Buffer } } = {},
+): Promise<FaultProxy> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let rules: FaultRule[] = [];
@@ -83,7 +91,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       () => res.destroy(),
     );
 
-  const server: Server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     log.push(`${req.method} ${url.pathname}${url.search}`);
     headers.push(req.headers);
@@ -125,15 +133,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       if (seen >= fault.afterBytes) req.socket.resetAndDestroy();
     });
     req.on('end', () => req.socket.resetAndDestroy());
-  });
-  server.on('connection', (s) => {
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, handle) : createServer(handle);
+  server.on(options.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     hits,
     log,
     headers,

@@ -622,6 +622,12 @@ describe('gcs error table', () => {
     ['400 invalid', api(400, 'invalid'), 'EINVAL', false],
     ['our own HTTP error (410 gone)', new GcsHttpError(410, 'gone'), 'ENOENT', false],
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'ECONNRESET', true],
+    [
+      'an untrusted TLS certificate',
+      Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+      'EPROTO',
+      false,
+    ],
     ['an unknown 4xx', api(418), 'EIO', false],
   ];
   for (const [name, err, code, retryable] of rows) {

@@ -3,6 +3,9 @@
  * official SDK, with a fault-injecting proxy in front that also records every request.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +25,7 @@ import { bodyBufferStats } from '../../adapters/s3/socket-handler.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { startFaultProxy, type FaultProxy } from '../emulators/fault-proxy.js';
+import { selfSigned } from '../emulators/tls.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
 import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';
@@ -77,6 +81,9 @@ async function rig(server: S3Server, extra: Partial<S3BackendOptions> = {}): Pro
     },
   };
 }
+
+/** A certificate for the HTTPS test's TLS front (or why there is none). */
+const tlsPair = selfSigned();
 
 const UPLOAD_PART = /^PUT .*[?&]partNumber=\d+/;
 const INITIATE = /^POST .*\?uploads/;
@@ -333,6 +340,59 @@ for (const entry of servers) {
         await viaSdk.close();
       }
     });
+
+    it.skipIf(typeof tlsPair === 'string')(
+      `over HTTPS (a TLS front, its CA in caBundle): parts go unsigned through the fast sender, GETs through the SDK handler, bytes intact${typeof tlsPair === 'string' ? ` — skipped: ${tlsPair}` : ''}`,
+      async () => {
+        const pair = tlsPair as { key: Buffer; cert: Buffer };
+        const dir = mkdtempSync(join(tmpdir(), 'avfs-ca-'));
+        const caBundle = join(dir, 'ca.pem');
+        writeFileSync(caBundle, pair.cert);
+        const front = await startFaultProxy(server.endpoint, { tls: pair });
+        const https = {
+          path: `s3://${r.bucket}`,
+          ...s3FlavorOptions(server, front.endpoint),
+          trustedEndpoint: false, // HTTPS alone makes unsigned payloads safe
+          partSize: 5 * MiB,
+        };
+        const inst = await s3Flavor.create({ ...https, caBundle });
+        try {
+          const data = payload(11 * MiB + 9, 52);
+          await writeStream(inst.adapter, '/https.bin', data);
+          const parts = front.log.flatMap((line, i) => (UPLOAD_PART.test(line) ? [front.headers[i]!] : []));
+          expect(parts).toHaveLength(3);
+          for (const h of parts) {
+            expect(h['amz-sdk-invocation-id']).toBeUndefined(); // the fast sender, not the SDK
+            expect(h['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+          }
+          expect(sha(await readAll(inst.adapter, '/https.bin'))).toBe(sha(data));
+          expect(sha((await inst.adapter.promises.readFile('/https.bin')) as Buffer)).toBe(sha(data));
+          const gets = front.log.flatMap((line, i) =>
+            /^GET \/[^?]*https\.bin/.test(line) ? [front.headers[i]!] : [],
+          );
+          expect(gets.length).toBeGreaterThanOrEqual(2);
+          for (const h of gets) expect(h['amz-sdk-invocation-id']).toBeDefined(); // fastGet is plain HTTP only
+          // Without the CA the certificate is refused (EPROTO, saying how to trust it), and nothing
+          // is written.
+          const untrusted = await s3Flavor.create({ ...https, caBundle: undefined });
+          try {
+            await expect(untrusted.adapter.promises.writeFile('/refused.bin', 'x')).rejects.toMatchObject({
+              code: 'EPROTO',
+              message: expect.stringMatching(/TLS certificate was refused .*caBundle/) as unknown,
+            });
+          } finally {
+            await untrusted.close?.();
+          }
+          expect(
+            await inst.adapter.promises.stat('/refused.bin').catch((e: { code: string }) => e.code),
+          ).toBe('ENOENT');
+        } finally {
+          await inst.close?.();
+          await front.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
 
     it('a part refused with an error document maps through the error table and aborts the upload', async () => {
       r.proxy.setRules([
@@ -643,6 +703,20 @@ describe('s3 error table', () => {
       Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
       'ECONNRESET',
       true,
+    ],
+    [
+      'an untrusted TLS certificate',
+      Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+      'EPROTO',
+      false,
+    ],
+    [
+      'a certificate for another host, as a cause',
+      new Error('request failed', {
+        cause: Object.assign(new Error('altnames'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
+      }),
+      'EPROTO',
+      false,
     ],
     ['EntityTooSmall', sdkError('EntityTooSmall', 400), 'EINVAL', false],
     ['an unknown 4xx', sdkError('Teapot', 418), 'EIO', false],

@@ -5,16 +5,13 @@
  * signed, and error documents come back in the SDK's error shape. (Signing itself is the SDK's,
  * and is checked by radosgw in test/s3.)
  */
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PartSender, type PartTarget, type RequestSigner } from '../../adapters/s3/part-sender.js';
+import { selfSigned } from '../emulators/tls.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -51,38 +48,6 @@ const ok = (_r: Recorded, res: ServerResponse) => {
   res.writeHead(200, { etag: '"abc"' });
   res.end();
 };
-
-/** A self-signed certificate from openssl, or the reason there is none. */
-function selfSigned(): { key: Buffer; cert: Buffer } | string {
-  const dir = mkdtempSync(join(tmpdir(), 'avfs-tls-'));
-  try {
-    const r = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    if (r.error || r.status !== 0) return 'openssl is not installed (needed to make a test certificate)';
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const tls = selfSigned();
 const buffers = [randomBytes(1 << 20), randomBytes(65_536), randomBytes(3 * 1024 * 1024 + 7)];
