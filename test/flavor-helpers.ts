@@ -90,13 +90,18 @@ export interface FaultRig {
  * The lost-answer check shared by the S3 and Azure suites: for each case, the proxy loses the
  * answer to the first request `match` picks (the server acted on it), and a create-only
  * `writeFile` of `size` bytes must still succeed with every byte stored, since the retry meets
- * the object the first attempt stored. A second create-only write of other bytes is EEXIST.
+ * the object the first attempt stored. Then the ownership check must not mistake another writer's
+ * object for ours: another writer commits between our open and our close, once with other bytes
+ * of the same size and once with the very same bytes, and each time our close is EEXIST and their
+ * object stays (`rawPut` stores an object directly, bypassing the flavor). `races: false` skips
+ * that part for a case whose commit the server does not make conditional.
  */
 export async function checkLostAnswers(
   r: FaultRig,
-  cases: readonly (readonly [name: string, size: number, match: FaultRule['match']])[],
+  cases: readonly (readonly [name: string, size: number, match: FaultRule['match'], races?: boolean])[],
+  rawPut: (key: string, data: Buffer) => Promise<void>,
 ): Promise<void> {
-  for (const [name, size, match] of cases) {
+  for (const [name, size, match, races = true] of cases) {
     const data = payload(size, 43);
     r.proxy.setRules([{ match, fault: { kind: 'drop-response' } }]);
     let lost: number | undefined;
@@ -108,11 +113,17 @@ export async function checkLostAnswers(
     }
     expect(lost).toBe(1); // the answer really was lost once
     expect(sha(await readAll(r.fs, r.uri(name)))).toBe(sha(data));
-    // A real conflict is still EEXIST, even with the same size.
-    await expect(
-      r.fs.promises.writeFile(r.uri(name), payload(size, 44), { flag: 'wx' }),
-    ).rejects.toMatchObject({
-      code: 'EEXIST',
-    });
+    if (!races) continue;
+    for (const [race, theirs] of [
+      ['other', payload(size, 44)],
+      ['same', data],
+    ] as const) {
+      const key = `${name}.race-${race}`;
+      const h = await r.fs.promises.open(r.uri(key), 'wx');
+      await h.write(data);
+      await rawPut(key, theirs);
+      await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(sha(await readAll(r.fs, r.uri(key)))).toBe(sha(theirs));
+    }
   }
 }

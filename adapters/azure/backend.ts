@@ -135,6 +135,9 @@ export function registerAzureSecrets(o: AzureBackendOptions): void {
   }
 }
 
+/** Metadata name of a create-only write's id (Azure names are C# identifiers: no dashes). */
+const WRITE_META = 'avfswrite';
+
 export class AzureBackend implements Backend {
   readonly name = 'azure';
   readonly capabilities: Capabilities;
@@ -317,18 +320,25 @@ export class AzureBackend implements Backend {
   }
 
   /**
-   * The blob at `key` if it has `size` bytes and our CRC32 metadata equal to `crc` (undefined when
-   * CRC metadata is off: nothing else identifies the bytes).
+   * The blob at `key` if this create-only write stored it: it carries our write id (another
+   * writer's blob, even with the same bytes, is a real conflict) and our size. If it cannot be read
+   * (other than missing), the outcome is unknown: EIO.
    */
-  async #ownBlob(key: string, size: number, crc: number): Promise<ObjectMeta | undefined> {
-    if (!this.#crcMeta) return undefined;
+  async #ownBlob(key: string, size: number, token: string): Promise<ObjectMeta | undefined> {
+    let p: Az.BlobGetPropertiesResponse;
     try {
-      const p = await this.#blob(key).getProperties();
-      if (p.contentLength !== size || p.metadata?.[CRC_META] !== (crc >>> 0).toString(16)) return undefined;
-      return { key, size, mtime: p.lastModified ?? new Date(), etag: p.etag };
-    } catch {
-      return undefined;
+      p = await this.#blob(key).getProperties();
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw fsError('EIO', {
+        syscall: 'write',
+        path: this.#path(key),
+        cause: err,
+        detail: 'a retried commit met a conflict and the blob there could not be checked: outcome unknown',
+      });
     }
+    if (p.contentLength !== size || p.metadata?.[WRITE_META] !== token) return undefined;
+    return { key, size, mtime: p.lastModified ?? new Date(), etag: p.etag };
   }
 
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
@@ -340,16 +350,23 @@ export class AzureBackend implements Backend {
     const crcMeta = this.#crcMeta;
     const md5 = this.#md5;
     const headers = options.contentType ? { blobContentType: options.contentType } : {};
+    // A create-only write's id, stored with the blob: how a retry recognises its own commit.
+    const token = createOnly ? randomBytes(12).toString('hex') : undefined;
     const metadataFor = (crc: number): Record<string, string> | undefined =>
-      crcMeta ? { [CRC_META]: (crc >>> 0).toString(16) } : undefined;
+      crcMeta || token
+        ? {
+            ...(crcMeta ? { [CRC_META]: (crc >>> 0).toString(16) } : {}),
+            ...(token ? { [WRITE_META]: token } : {}),
+          }
+        : undefined;
     /**
      * A failed commit. Create-only conflicts (409 BlobAlreadyExists, 412 ConditionNotMet) are
      * EEXIST, unless the blob there is this write's own: the SDK retried a commit whose answer was
-     * lost, and met what the first attempt stored (same size and CRC32). Then the write succeeded.
+     * lost, and met what the first attempt stored (our write id). Then the write succeeded.
      */
-    const commitFailed = async (err: unknown, size: number, crc: number): Promise<ObjectMeta> => {
-      if (createOnly && (statusOf(err) === 409 || statusOf(err) === 412)) {
-        const mine = await this.#ownBlob(key, size, crc);
+    const commitFailed = async (err: unknown, size: number): Promise<ObjectMeta> => {
+      if (token !== undefined && (statusOf(err) === 409 || statusOf(err) === 412)) {
+        const mine = await this.#ownBlob(key, size, token);
         if (mine) return mine;
         throw fsError('EEXIST', { syscall: 'open', path: this.#path(key), cause: err });
       }
@@ -365,7 +382,7 @@ export class AzureBackend implements Backend {
           });
           return { key, size: body.length, mtime: r.lastModified ?? new Date(), etag: r.etag };
         } catch (err) {
-          return commitFailed(err, body.length, info.crc32);
+          return commitFailed(err, body.length);
         }
       },
       // Nothing to create server-side: the id only makes this upload's block ids unique.
@@ -393,7 +410,7 @@ export class AzureBackend implements Backend {
           );
           return { key, size: info.size, mtime: r.lastModified ?? new Date(), etag: r.etag };
         } catch (err) {
-          return commitFailed(err, info.size, info.crc32);
+          return commitFailed(err, info.size);
         }
       },
       // Staged blocks are invisible and never committed; the service discards them after 7 days.

@@ -88,6 +88,9 @@ const MiB = 1024 * KiB;
 export const GCS_CHUNK_QUANTUM = 256 * KiB;
 
 /** An object resource as the JSON API returns it (the fields we read). */
+/** Object metadata key of a create-only write's id (see `write`). */
+const WRITE_META = 'avfs-write';
+
 interface ObjectResource {
   name?: string;
   size?: string;
@@ -556,25 +559,25 @@ export class GcsBackend implements Backend {
   // ---- writes -----------------------------------------------------------------------------------
 
   /**
-   * The object at `key` if it holds exactly `body`: same size, and the same CRC32C (or MD5, where
-   * that is what this backend computed; computed here when neither was).
+   * The object at `key` if this create-only write stored it: it carries our write id (another
+   * writer's object, even with the same bytes, is a real conflict) and our size. If it cannot be
+   * read (other than missing), the outcome is unknown: EIO.
    */
-  async #ownObject(
-    key: string,
-    body: Uint8Array,
-    crc: number,
-    md5: string | undefined,
-  ): Promise<ObjectMeta | undefined> {
+  async #ownObject(key: string, size: number, token: string): Promise<ObjectMeta | undefined> {
+    let r: ObjectResource;
     try {
       const [m] = await this.#bucket.file(key).getMetadata();
-      const r = m as ObjectResource;
-      if (Number(r.size) !== body.length) return undefined;
-      if (this.#validation === 'crc32c') return r.crc32c === crcToBase64(crc) ? toMeta(key, r) : undefined;
-      const ours = md5 ?? createHash('md5').update(body).digest('base64');
-      return r.md5Hash === ours ? toMeta(key, r) : undefined;
-    } catch {
-      return undefined;
+      r = m as ObjectResource;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw fsError('EIO', {
+        syscall: 'write',
+        path: this.#path(key),
+        cause: err,
+        detail: 'a retried upload met a conflict and the object there could not be checked: outcome unknown',
+      });
     }
+    return Number(r.size) === size && r.metadata?.[WRITE_META] === token ? toMeta(key, r) : undefined;
   }
 
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
@@ -582,6 +585,9 @@ export class GcsBackend implements Backend {
     const createOnly = options.ifNoneMatch === true;
     if (createOnly && (await this.stat(key))) throw fsError('EEXIST', { syscall: 'open', path });
     const precondition: Record<string, string> = createOnly ? { ifGenerationMatch: '0' } : {};
+    // A create-only write's id, stored with the object: how a retry recognises its own commit.
+    const token = createOnly ? randomBytes(12).toString('base64url') : undefined;
+    const tokenMeta = token ? { metadata: { [WRITE_META]: token } } : {};
     const contentType = options.contentType ?? 'application/octet-stream';
     const validation = this.#validation;
     const map = (err: unknown): never => {
@@ -626,7 +632,7 @@ export class GcsBackend implements Backend {
       put: async (body) => {
         const crc = validation === 'crc32c' ? this.#crc32c(body) : 0;
         const md5 = validation === 'md5' ? createHash('md5').update(body).digest('base64') : undefined;
-        const resource: Record<string, string> = { name: key, contentType };
+        const resource: Record<string, unknown> = { name: key, contentType, ...tokenMeta };
         if (validation === 'crc32c') resource.crc32c = crcToBase64(crc);
         if (md5) resource.md5Hash = md5;
         const boundary = `avfs-${randomBytes(16).toString('hex')}`;
@@ -654,8 +660,8 @@ export class GcsBackend implements Backend {
         } catch (err) {
           // A create-only upload retried after its first attempt committed (the answer was lost)
           // meets its own object: that is success, not EEXIST.
-          if (createOnly && statusOf(err) === 412) {
-            const mine = await this.#ownObject(key, body, crc, md5);
+          if (token !== undefined && statusOf(err) === 412) {
+            const mine = await this.#ownObject(key, body.length, token);
             if (mine) return mine;
           }
           return map(err);
@@ -672,7 +678,7 @@ export class GcsBackend implements Backend {
                 'Content-Type': 'application/json; charset=UTF-8',
                 'X-Upload-Content-Type': contentType,
               },
-              Buffer.from(JSON.stringify({ name: key, contentType })),
+              Buffer.from(JSON.stringify({ name: key, contentType, ...tokenMeta })),
             );
             const location = r.headers.location;
             if (!location)

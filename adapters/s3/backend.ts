@@ -4,6 +4,8 @@
  * over HTTPS or on an endpoint marked trusted, the shared multipart writer for uploads and the
  * shared ordered range reader for large downloads.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -105,11 +107,12 @@ export interface S3BackendOptions {
   /** Skip payload signing on a plain-HTTP endpoint you trust (an emulator on loopback). */
   trustedEndpoint?: boolean | undefined;
   /**
-   * Path of a PEM file of CA certificates to trust for an HTTPS endpoint, besides Node's own (a
-   * private CA in front of MinIO or Ceph). Default: `AWS_CA_BUNDLE`. Read when the store opens.
+   * Path of a PEM file of CA certificates to trust for an HTTPS endpoint, besides Node's own and
+   * `NODE_EXTRA_CA_CERTS` (a private CA in front of MinIO or Ceph). Default: `AWS_CA_BUNDLE`
+   * (unless `ca` is given). Read when the backend is created.
    */
   caBundle?: string | undefined;
-  /** The same as PEM text (programmatic use; `caBundle` is read into it). */
+  /** PEM text of CA certificates to trust, as `caBundle` (both may be given). */
   ca?: string | undefined;
   /** The server enforces `If-None-Match: *` (AWS S3 and Ceph do; some emulators do not). */
   conditionalWrites?: boolean | undefined;
@@ -165,6 +168,40 @@ const MiB = 1024 * 1024;
 const COPY_LIMIT = 5 * 1024 * MiB;
 /** Metadata key for the whole-object CRC32 of single-request uploads (checked on full reads). */
 const CRC_META = 'avfs-crc32';
+/** A create-only write's random id, stored with the object: how a retry recognises its own commit. */
+const WRITE_META = 'avfs-write';
+
+/**
+ * The CA list for the HTTPS agent when the options add CAs (`ca`, `caBundle`, or `AWS_CA_BUNDLE`
+ * when neither is given): Node's roots, `NODE_EXTRA_CA_CERTS` (an agent's `ca` replaces the
+ * defaults, so it is read again here), then ours. Empty when nothing is added. A file that cannot
+ * be read, or holds no certificate, is EINVAL naming it and where its path came from.
+ */
+function trustedCas(options: S3BackendOptions): string[] {
+  const files: [path: string, from: string][] = [];
+  if (options.caBundle) files.push([options.caBundle, 's3 caBundle']);
+  else if (!options.ca && process.env.AWS_CA_BUNDLE) files.push([process.env.AWS_CA_BUNDLE, 'AWS_CA_BUNDLE']);
+  if (files.length === 0 && !options.ca) return [];
+  const ours = [...(options.ca ? [options.ca] : []), ...files.map(([path, from]) => readPem(path, from))];
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  const nodeExtra = extra ? [readPem(extra, 'NODE_EXTRA_CA_CERTS')] : [];
+  return [...rootCertificates, ...nodeExtra, ...ours];
+}
+
+function readPem(path: string, from: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw fsError('EINVAL', {
+      message: `EINVAL: ${from} '${path}' cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      cause: err,
+    });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw fsError('EINVAL', { message: `EINVAL: ${from} '${path}' holds no PEM certificate` });
+  return text;
+}
 
 export class S3Backend implements Backend {
   readonly name = 's3';
@@ -198,11 +235,11 @@ export class S3Backend implements Backend {
     this.#crcMeta = mode !== 'off';
     const sockets = Math.max(16, (options.concurrency ?? 4) + (options.readConcurrency ?? 4) + 4);
     const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: sockets });
+    const extraCa = trustedCas(options);
     const httpsAgent = new HttpsAgent({
       keepAlive: true,
       maxSockets: sockets,
-      // Added to Node's roots, not instead of them.
-      ...(options.ca ? { ca: [...rootCertificates, options.ca] } : {}),
+      ...(extraCa.length > 0 ? { ca: extraCa } : {}),
     });
     this.#agents = [httpAgent, httpsAgent];
     this.#partAgents = { http: httpAgent, https: httpsAgent };
@@ -388,21 +425,32 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * Whether the object at `key` is the one we just wrote: its size and its CRC32 (our metadata, or
-   * the server's full-object checksum) match. Used when a retried commit finds an object there.
+   * Whether the object at `key` is the one we just wrote, when a retried commit finds an object
+   * there. A create-only write (`token`) must find its own id: another writer's object, even with
+   * the same bytes, is a real conflict. Otherwise the size and CRC32 (our metadata, or the
+   * server's full-object checksum) decide. If the object cannot be read (other than missing), the
+   * outcome is unknown: EIO.
    */
-  async #isOurs(key: string, size: number, crc: number): Promise<boolean> {
+  async #isOurs(key: string, size: number, crc: number, token?: string): Promise<boolean> {
+    let head: S3.HeadObjectCommandOutput;
     try {
-      const head = await this.#client.send(
+      head = await this.#client.send(
         new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
       );
-      if ((head.ContentLength ?? -1) !== size) return false;
-      const meta = head.Metadata?.[CRC_META];
-      if (meta !== undefined) return Number.parseInt(meta, 16) === crc >>> 0;
-      return head.ChecksumType === 'FULL_OBJECT' && crcFromBase64(head.ChecksumCRC32) === crc >>> 0;
-    } catch {
-      return false;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw fsError('EIO', {
+        syscall: 'write',
+        path: this.#path(key),
+        cause: err,
+        detail: 'a retried commit met a conflict and the object there could not be checked: outcome unknown',
+      });
     }
+    if ((head.ContentLength ?? -1) !== size) return false;
+    if (token !== undefined) return head.Metadata?.[WRITE_META] === token;
+    const meta = head.Metadata?.[CRC_META];
+    if (meta !== undefined) return Number.parseInt(meta, 16) === crc >>> 0;
+    return head.ChecksumType === 'FULL_OBJECT' && crcFromBase64(head.ChecksumCRC32) === crc >>> 0;
   }
 
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
@@ -410,6 +458,8 @@ export class S3Backend implements Backend {
     if (createOnly && (await this.stat(key)))
       throw fsError('EEXIST', { syscall: 'open', path: this.#path(key) });
     const conditional = createOnly && this.capabilities.conditionalCreate ? { IfNoneMatch: '*' } : {};
+    const token = createOnly ? randomBytes(12).toString('base64url') : undefined;
+    const tokenMeta: Record<string, string> = token ? { [WRITE_META]: token } : {};
     const sdk = this.#sdk;
     const Bucket = this.bucket;
     const checksums = this.#checksums;
@@ -427,7 +477,14 @@ export class S3Backend implements Backend {
             ContentLength: body.length,
             ContentType: options.contentType,
             ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
-            ...(crcMeta ? { Metadata: { [CRC_META]: (info.crc32 >>> 0).toString(16) } } : {}),
+            ...(crcMeta || token
+              ? {
+                  Metadata: {
+                    ...tokenMeta,
+                    ...(crcMeta ? { [CRC_META]: (info.crc32 >>> 0).toString(16) } : {}),
+                  } as Record<string, string>,
+                }
+              : {}),
             ...conditional,
           }),
           'write',
@@ -439,7 +496,7 @@ export class S3Backend implements Backend {
             createOnly &&
             isFsError(err) &&
             err.code === 'EEXIST' &&
-            (await this.#isOurs(key, body.length, info.crc32))
+            (await this.#isOurs(key, body.length, info.crc32, token))
           )
             return { ETag: undefined } as S3.PutObjectCommandOutput;
           throw err;
@@ -452,6 +509,7 @@ export class S3Backend implements Backend {
           Key: key,
           ContentType: options.contentType,
           ...(checksums ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumType: 'FULL_OBJECT' as const } : {}),
+          ...(token ? { Metadata: tokenMeta } : {}),
         });
         if (partSender) {
           // Learn where (and how signed) this upload's parts go from the request the SDK sends.
@@ -531,12 +589,13 @@ export class S3Backend implements Backend {
           key,
         ).catch(async (err: unknown) => {
           // Retried after the first Complete committed: 412 (create-only) or NoSuchUpload. If the
-          // object there is ours (size and whole-object CRC32), the upload did complete.
+          // object there is ours (our write id; else size and whole-object CRC32), the upload did
+          // complete.
           const code = isFsError(err) ? err.code : undefined;
           if (
             (code === 'EEXIST' || code === 'ENOENT') &&
-            checksums &&
-            (await this.#isOurs(key, info.size, info.crc32))
+            (checksums || token !== undefined) &&
+            (await this.#isOurs(key, info.size, info.crc32, token))
           )
             return { ETag: undefined } as S3.CompleteMultipartUploadCommandOutput;
           throw err;

@@ -11,8 +11,6 @@ import {
   importOptional,
   readConfigFields,
 } from '../../src/store/flavor.js';
-import { readFile } from 'node:fs/promises';
-import { fsError } from '../../src/core/errors.js';
 import { S3Backend, type S3BackendOptions } from './backend.js';
 
 export { S3Backend, type S3BackendOptions } from './backend.js';
@@ -21,24 +19,7 @@ export { mapS3Error } from './errors.js';
 /** Creates the S3 Backend for a bucket (loads the SDK). */
 export async function createS3Backend(options: S3BackendOptions): Promise<S3Backend> {
   const sdk = await importOptional('@aws-sdk/client-s3', 's3', () => import('@aws-sdk/client-s3'));
-  const caPath = options.caBundle ?? (options.ca ? undefined : process.env.AWS_CA_BUNDLE);
-  return new S3Backend(sdk, caPath ? { ...options, ca: await readCaBundle(caPath) } : options);
-}
-
-/** The PEM text of a CA bundle file; EINVAL naming the path if it is missing or holds no certificate. */
-async function readCaBundle(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw fsError('EINVAL', {
-      message: `EINVAL: s3 caBundle '${path}' cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      cause: err,
-    });
-  }
-  if (!text.includes('-----BEGIN CERTIFICATE-----'))
-    throw fsError('EINVAL', { message: `EINVAL: s3 caBundle '${path}' holds no PEM certificate` });
-  return text;
+  return new S3Backend(sdk, options);
 }
 
 export const s3Flavor = defineFlavor({

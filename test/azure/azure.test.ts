@@ -280,14 +280,20 @@ describe('azure [azurite]', () => {
   }
 
   it('a create-only write whose answer was lost is retried and succeeds (the blob there is ours)', async () => {
-    await checkLostAnswers(r, [
-      ['lost-put.bin', 300_000, (req, url) => req.method === 'PUT' && !url.search],
+    await checkLostAnswers(
+      r,
       [
-        'lost-commit.bin',
-        2 * MiB + 7,
-        (req, url) => req.method === 'PUT' && url.searchParams.get('comp') === 'blocklist',
+        ['lost-put.bin', 300_000, (req, url) => req.method === 'PUT' && !url.search],
+        [
+          'lost-commit.bin',
+          2 * MiB + 7,
+          (req, url) => req.method === 'PUT' && url.searchParams.get('comp') === 'blocklist',
+        ],
       ],
-    ]);
+      async (key, data) => {
+        await r.raw.getBlockBlobClient(key).upload(data, data.length);
+      },
+    );
   });
 
   it('stores the CRC32 as metadata; a full read of tampered bytes fails with EIO, a ranged read does not check', async () => {

@@ -259,10 +259,19 @@ describe('gcs flavor [emulator]', () => {
       await r.fs.promises.writeFile(r.uri(name), data, { flag: 'wx' });
       expect(emu.stats().faultsFired - before).toBe(1); // the answer really was lost once
       expect(sha(await rawBytes(r.bucket, name))).toBe(sha(data));
-      // A real conflict is still EEXIST.
-      await expect(
-        r.fs.promises.writeFile(r.uri(name), payload(size, 48), { flag: 'wx' }),
-      ).rejects.toMatchObject({ code: 'EEXIST' });
+      // Another writer's object, committed between our open and our close, is a real conflict even
+      // with the very same bytes: our close is EEXIST and theirs stays.
+      for (const [race, theirs] of [
+        ['other', payload(size, 48)],
+        ['same', data],
+      ] as const) {
+        const key = `${name}.race-${race}`;
+        const h = await r.fs.promises.open(r.uri(key), 'wx');
+        await h.write(data);
+        await raw.bucket(r.bucket).file(key).save(theirs, { resumable: false });
+        await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
+        expect(sha(await rawBytes(r.bucket, key))).toBe(sha(theirs));
+      }
     }
   });
 

@@ -374,7 +374,7 @@ for (const entry of servers) {
           for (const h of gets) expect(h['amz-sdk-invocation-id']).toBeDefined(); // fastGet is plain HTTP only
           // Without the CA the certificate is refused (EPROTO, saying how to trust it), and nothing
           // is written.
-          const untrusted = await s3Flavor.create({ ...https, caBundle: undefined });
+          const untrusted = await s3Flavor.create({ ...https, caBundle: '' });
           try {
             await expect(untrusted.adapter.promises.writeFile('/refused.bin', 'x')).rejects.toMatchObject({
               code: 'EPROTO',
@@ -383,6 +383,52 @@ for (const entry of servers) {
           } finally {
             await untrusted.close?.();
           }
+          // AWS_CA_BUNDLE is the default; a path that cannot be read is EINVAL naming it and its source.
+          const saved = process.env.AWS_CA_BUNDLE;
+          process.env.AWS_CA_BUNDLE = caBundle;
+          try {
+            const viaEnv = await s3Flavor.create(https);
+            try {
+              expect(sha((await viaEnv.adapter.promises.readFile('/https.bin')) as Buffer)).toBe(sha(data));
+            } finally {
+              await viaEnv.close?.();
+            }
+            process.env.AWS_CA_BUNDLE = join(dir, 'missing.pem');
+            await expect(s3Flavor.create(https)).rejects.toMatchObject({
+              code: 'EINVAL',
+              message: expect.stringContaining(
+                `AWS_CA_BUNDLE '${join(dir, 'missing.pem')}' cannot be read`,
+              ) as unknown,
+            });
+          } finally {
+            if (saved === undefined) delete process.env.AWS_CA_BUNDLE;
+            else process.env.AWS_CA_BUNDLE = saved;
+          }
+          // An agent given CAs drops Node's defaults, NODE_EXTRA_CA_CERTS included: we add it back. The
+          // server's CA in NODE_EXTRA_CA_CERTS, an unrelated one in caBundle: still trusted.
+          const other = selfSigned();
+          if (typeof other !== 'string') {
+            writeFileSync(join(dir, 'other.pem'), other.cert);
+            const savedExtra = process.env.NODE_EXTRA_CA_CERTS;
+            process.env.NODE_EXTRA_CA_CERTS = caBundle;
+            try {
+              const both = await s3Flavor.create({ ...https, caBundle: join(dir, 'other.pem') });
+              try {
+                expect((await both.adapter.promises.stat('/https.bin')).size).toBe(data.length);
+              } finally {
+                await both.close?.();
+              }
+            } finally {
+              if (savedExtra === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+              else process.env.NODE_EXTRA_CA_CERTS = savedExtra;
+            }
+          }
+          await expect(
+            s3Flavor.create({ ...https, caBundle: join(dir, 'missing.pem') }),
+          ).rejects.toMatchObject({
+            code: 'EINVAL',
+            message: expect.stringContaining('s3 caBundle') as unknown,
+          });
           expect(
             await inst.adapter.promises.stat('/refused.bin').catch((e: { code: string }) => e.code),
           ).toBe('ENOENT');
@@ -593,22 +639,34 @@ for (const entry of servers) {
     it.skipIf(noConditional !== '')(
       `a create-only write whose answer was lost is retried and succeeds (the object there is ours)${noConditional ? ` — skipped: ${noConditional}` : ''}`,
       async () => {
-        await checkLostAnswers(r, [
+        await checkLostAnswers(
+          r,
           [
-            'lost-put.bin',
-            1 * MiB,
-            (req, url) => req.method === 'PUT' && !url.searchParams.has('partNumber'),
+            [
+              'lost-put.bin',
+              1 * MiB,
+              (req, url) => req.method === 'PUT' && !url.searchParams.has('partNumber'),
+            ],
+            // (radosgw answers a repeated Complete with 200, as AWS does; the single put is the
+            // case that meets a 412 and needs the ownership check.)
+            [
+              'lost-complete.bin',
+              11 * MiB,
+              (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
+              // No race check here: radosgw 16.2 does not apply If-None-Match to
+              // CompleteMultipartUpload (the skipped test below).
+              false,
+            ],
           ],
-          // (radosgw answers a repeated Complete with 200, as AWS does; the single put is the
-          // case that meets a 412 and needs the ownership check.)
-          [
-            'lost-complete.bin',
-            11 * MiB,
-            (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
-          ],
-        ]);
+          async (key, data) => {
+            await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: key, Body: data }));
+          },
+        );
       },
     );
+
+    it.skip('a multipart create-only write that loses a race at CompleteMultipartUpload gets EEXIST — skipped: radosgw 16.2 ignores If-None-Match on CompleteMultipartUpload and fauxqs ignores it everywhere, so only the check at open catches a multipart race here', () =>
+      undefined);
 
     it('CopyObject If-None-Match is not enforced here, so a custom endpoint defaults to conditionalCopy: false', async () => {
       // AWS refuses a CopyObject with If-None-Match: * onto an existing key (412); fauxqs and
