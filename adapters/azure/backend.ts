@@ -43,6 +43,7 @@ import type {
 } from '../../src/backend/types.js';
 import { azureCodeOf, mapAzureError, statusOf } from './errors.js';
 import { md5Of } from './md5.js';
+import { unknownOutcome } from '../../src/backend/http-errors.js';
 
 export interface AzureBackendOptions {
   container: string;
@@ -330,12 +331,7 @@ export class AzureBackend implements Backend {
       p = await this.#blob(key).getProperties();
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
-      throw fsError('EIO', {
-        syscall: 'write',
-        path: this.#path(key),
-        cause: err,
-        detail: 'a retried commit met a conflict and the blob there could not be checked: outcome unknown',
-      });
+      throw unknownOutcome(err, this.#path(key));
     }
     if (p.contentLength !== size || p.metadata?.[WRITE_META] !== token) return undefined;
     return { key, size, mtime: p.lastModified ?? new Date(), etag: p.etag };

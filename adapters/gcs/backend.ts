@@ -37,6 +37,7 @@ import type {
   WriteOptions,
 } from '../../src/backend/types.js';
 import { GcsHttpError, mapGcsError, statusOf } from './errors.js';
+import { unknownOutcome } from '../../src/backend/http-errors.js';
 
 type Sdk = typeof Gcs;
 type Crc32c = (input: Uint8Array, initial?: number) => number;
@@ -570,12 +571,7 @@ export class GcsBackend implements Backend {
       r = m as ObjectResource;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
-      throw fsError('EIO', {
-        syscall: 'write',
-        path: this.#path(key),
-        cause: err,
-        detail: 'a retried upload met a conflict and the object there could not be checked: outcome unknown',
-      });
+      throw unknownOutcome(err, this.#path(key));
     }
     return Number(r.size) === size && r.metadata?.[WRITE_META] === token ? toMeta(key, r) : undefined;
   }

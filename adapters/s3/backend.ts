@@ -38,6 +38,7 @@ import type {
 import { mapS3Error, statusOf } from './errors.js';
 import { fastGetExtension } from './socket-handler.js';
 import { PartSender, partTargetOf, type PartTarget, type RequestSigner } from './part-sender.js';
+import { unknownOutcome } from '../../src/backend/http-errors.js';
 
 /**
  * A part's segments as a plain-HTTP request body. They are all in memory already, so `pipe` (what
@@ -439,12 +440,7 @@ export class S3Backend implements Backend {
       );
     } catch (err) {
       if (statusOf(err) === 404) return false;
-      throw fsError('EIO', {
-        syscall: 'write',
-        path: this.#path(key),
-        cause: err,
-        detail: 'a retried commit met a conflict and the object there could not be checked: outcome unknown',
-      });
+      throw unknownOutcome(err, this.#path(key));
     }
     if ((head.ContentLength ?? -1) !== size) return false;
     if (token !== undefined) return head.Metadata?.[WRITE_META] === token;

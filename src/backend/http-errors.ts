@@ -4,6 +4,7 @@
  * `rateLimitExceeded`…) in front of this one; a status decides only where the service named
  * nothing more specific.
  */
+import { fsError, type FsError } from '../core/errors.js';
 
 export interface CodeRow {
   code: string;
@@ -102,4 +103,17 @@ export function certificateProblem(err: unknown, hint: string): string | undefin
     e = e.cause as typeof e;
   }
   return undefined;
+}
+
+/**
+ * A retried commit met a conflict (412/409) and the object there could not be read to tell
+ * whether it is this write's own: the write may or may not have happened. EIO, never EEXIST.
+ */
+export function unknownOutcome(err: unknown, path: string): FsError {
+  return fsError('EIO', {
+    syscall: 'write',
+    path,
+    cause: err,
+    detail: 'a retried commit met a conflict and the object there could not be checked: outcome unknown',
+  });
 }

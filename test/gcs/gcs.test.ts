@@ -23,7 +23,7 @@ import {
   type GcsEmulator,
   type RequestRecord,
 } from '../emulators/gcs/server.js';
-import { KiB, MiB, sha, payload, writeStream, readAll } from '../flavor-helpers.js';
+import { KiB, MiB, sha, payload, writeStream, readAll, checkCreateOnlyRaces } from '../flavor-helpers.js';
 
 const CHUNK = 256 * KiB;
 
@@ -261,17 +261,9 @@ describe('gcs flavor [emulator]', () => {
       expect(sha(await rawBytes(r.bucket, name))).toBe(sha(data));
       // Another writer's object, committed between our open and our close, is a real conflict even
       // with the very same bytes: our close is EEXIST and theirs stays.
-      for (const [race, theirs] of [
-        ['other', payload(size, 48)],
-        ['same', data],
-      ] as const) {
-        const key = `${name}.race-${race}`;
-        const h = await r.fs.promises.open(r.uri(key), 'wx');
-        await h.write(data);
+      await checkCreateOnlyRaces(r, name, data, async (key, theirs) => {
         await raw.bucket(r.bucket).file(key).save(theirs, { resumable: false });
-        await expect(h.close()).rejects.toMatchObject({ code: 'EEXIST' });
-        expect(sha(await rawBytes(r.bucket, key))).toBe(sha(theirs));
-      }
+      });
     }
   });
 
