@@ -1,9 +1,9 @@
 /**
- * Copies between any two stores with bounded memory: the source streams from `open(…, 'rb')` into
- * `open(…, 'wb')` chunk by chunk, waiting on backpressure, and the destination commits only on
- * close (object stores: on completion; local and memory: temp file, then rename). A failure aborts
- * the write, leaving the destination absent or as it was. Inside one store it is the store's own
- * copy (a server-side copy on object stores).
+ * Copies between any two stores with bounded memory (`FileOps.copyFrom`): onto local and memory
+ * stores through FileHandles and two reused buffers into a temp file that is renamed into place,
+ * onto object stores as a stream into a write that commits on completion. A failure leaves the
+ * destination absent or as it was. Inside one store it is the store's own copy (a server-side copy
+ * on object stores).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { fsError } from '../core/errors.js';
@@ -42,27 +42,18 @@ export async function copyFileBetween(
     return { bytes: options.size };
   }
   const hash = options.verify ? createHash('sha256') : undefined;
-  const reader = await from.store.open(from.full, 'rb');
-  let writer;
+  let seen = 0;
+  let bytes: number;
   try {
-    writer = await to.store.open(to.full, 'wb');
-  } catch (err) {
-    await reader.close();
-    throw err;
-  }
-  let bytes = 0;
-  try {
-    for await (const chunk of reader) {
-      hash?.update(chunk);
-      await writer.write(chunk);
-      bytes += chunk.length;
-      options.progress.update(bytes);
-    }
-    await writer.close();
+    bytes = await to.store.copyFrom(from.store, from.full, to.full, {
+      onBlock: (block) => {
+        hash?.update(block);
+        seen += block.length;
+        options.progress.update(seen);
+      },
+    });
   } catch (err) {
     options.progress.stop();
-    await writer.abort(err as Error);
-    await reader.close().catch(() => undefined);
     throw err;
   }
   options.progress.done(bytes);

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import picomatch from 'picomatch';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
+import { copyByHandles } from '../vfs/handle-copy.js';
 import { isTempName, pathExists, tempSibling, writeThroughTemp } from '../vfs/temp-write.js';
 
 export { isTempName };
@@ -77,6 +78,9 @@ export class ArtifactFile {
       this.#writable = w;
     } else {
       const r = this.#fs.createReadStream(this.path);
+      // An error while nobody is reading (the stream may fill its buffer as soon as it is open)
+      // must not be an uncaught 'error' event: the stream keeps it, and the next read throws it.
+      r.on('error', () => undefined);
       await opened(r);
       this.#readable = r;
     }
@@ -284,6 +288,66 @@ export class FileOps {
     } catch (err) {
       throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
     }
+  }
+
+  /**
+   * Copies `src` of `source` (another store, or this one) to `dst` here, replacing it (refusing an
+   * existing one with `exclusive`), and returns the bytes copied. `onBlock` sees every block in
+   * order (hashing, progress) and must not keep it.
+   * - Onto a store that writes in place: FileHandle reads and writes through two reused buffers
+   *   (src/vfs/handle-copy.ts) into a hidden sibling renamed into place; an object-store source
+   *   then refills its own read buffers instead of allocating (src/core/lending-pool.ts).
+   * - Onto an object store: streamed chunk by chunk into a write that commits at the end, or is
+   *   aborted on failure (a FileHandle has no abort).
+   * Either way a failure leaves `dst` absent or as it was.
+   */
+  async copyFrom(
+    source: FileOps,
+    src: string,
+    dst: string,
+    options: { exclusive?: boolean; onBlock?: (block: Buffer) => void } = {},
+  ): Promise<number> {
+    let bytes = 0;
+    const onBlock = (b: Buffer): void => {
+      bytes += b.length;
+      options.onBlock?.(b);
+    };
+    if (!this.atomicWrites) {
+      const from = source.resolvePath(src, 'copyfile');
+      const to = this.resolvePath(dst, 'copyfile');
+      if ((await source.fs.promises.stat(from)).isDirectory())
+        throw fsError('EISDIR', { syscall: 'copyfile', path: src, dest: dst });
+      await writeThroughTemp(
+        this.fs,
+        to,
+        (temp) => copyByHandles(source.fs, from, this.fs, temp, 'wx', onBlock),
+        {
+          exclusive: options.exclusive ?? false,
+          syscall: 'copyfile',
+        },
+      );
+      return bytes;
+    }
+    const reader = await source.open(src, 'rb');
+    let writer: ArtifactFile;
+    try {
+      writer = await this.open(dst, options.exclusive ? 'xb' : 'wb');
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
+    try {
+      for await (const chunk of reader) {
+        onBlock(chunk);
+        await writer.write(chunk);
+      }
+      await writer.close();
+    } catch (err) {
+      await writer.abort(err as Error);
+      await reader.close().catch(() => undefined);
+      throw err;
+    }
+    return bytes;
   }
 
   /** ZenML's `fileio.copy` name for {@link copyfile}. */

@@ -23,6 +23,7 @@ import { errorCode, fsError, toFsError } from '../core/errors.js';
 import { formatLocation, parseLocation, pathToString, type Location } from '../core/uri.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import { CALLBACK_METHODS, PROMISE_METHODS, SYNC_METHODS, type FsAdapter } from '../fs/types.js';
+import { copyByHandles } from './handle-copy.js';
 import { writeThroughTemp } from './temp-write.js';
 
 export interface MountOptions {
@@ -355,10 +356,16 @@ function createRoutingFs(table: MountTable): FsAdapter {
     });
     if (existing && exclusive) throw fsError('EEXIST', { syscall: 'copyfile' });
     if (existing?.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
-    await writeThroughTemp(dst, to.adapterPath, (temp) => stream(temp, 'wx'), {
-      exclusive,
-      syscall: 'copyfile',
-    });
+    // In place: FileHandle reads and writes through two reused buffers (see handle-copy.ts).
+    await writeThroughTemp(
+      dst,
+      to.adapterPath,
+      (temp) => copyByHandles(from.mount.adapter, from.adapterPath, dst, temp),
+      {
+        exclusive,
+        syscall: 'copyfile',
+      },
+    );
   }
 
   const sync: Record<string, AnyFn> = {};

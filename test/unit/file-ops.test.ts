@@ -2,11 +2,14 @@
  * Failure paths of the facade's file operations over an fs whose streams and stats can be made to
  * fail: a failed write surfaces (never hangs), a failed stat is not "absent", glob reports real errors.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fsError } from '../../src/core/errors.js';
 import { createMemoryFs } from '../../adapters/memory/index.js';
 import type { FsAdapter } from '../../src/fs/types.js';
+import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
+import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { createStoreFromFs } from '../../src/store/artifact-store.js';
 import { FileOps } from '../../src/store/file-ops.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
@@ -109,7 +112,10 @@ describe('rename across mounts (copy, then delete what was copied)', () => {
     return { a, b, ops: new FileOps(table.fs, (p) => p) };
   }
 
-  /** `base`, calling `onRead(n)` as the n-th read stream (0-based) is opened. */
+  /**
+   * `base`, calling `onRead(n)` as the n-th file (0-based) is opened for reading: a read stream,
+   * or a FileHandle opened with a read flag (cross-mount copies onto in-place mounts use those).
+   */
   function onReads(base: FsAdapter, onRead: (n: number) => void): FsAdapter {
     let n = 0;
     return {
@@ -118,6 +124,13 @@ describe('rename across mounts (copy, then delete what was copied)', () => {
         onRead(n++);
         return base.createReadStream(...args);
       }) as typeof base.createReadStream,
+      promises: {
+        ...base.promises,
+        open: (async (...args: Parameters<typeof base.promises.open>) => {
+          if (String(args[1] ?? 'r').startsWith('r')) onRead(n++);
+          return base.promises.open(...args);
+        }) as typeof base.promises.open,
+      },
     };
   }
 
@@ -161,5 +174,92 @@ describe('rename across mounts (copy, then delete what was copied)', () => {
     expect(setup.a.readFileSync('/src/x.txt', 'utf8')).toBe('x');
     expect(setup.a.readFileSync('/src/sub/y.txt', 'utf8')).toBe('y');
     expect(setup.b.existsSync('/dst')).toBe(false);
+  });
+});
+
+describe('copyFrom (between stores)', () => {
+  const MiB = 1024 * 1024;
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+  /** Two memory volumes and an object store on one mount table, each under a store. */
+  async function stores(sourceFs?: (a: FsAdapter) => FsAdapter) {
+    const a = createMemoryFs().fs;
+    const b = createMemoryFs().fs;
+    a.mkdirSync('/src');
+    b.mkdirSync('/dst');
+    const table = new MountTable();
+    table.mount('mem://a', sourceFs ? sourceFs(a) : a);
+    table.mount('mem://b', b);
+    table.mount('s3://bucket', createFsAdapter(new MemoryBackend()));
+    const source = await createStoreFromFs({ fs: table.fs, path: 'mem://a/src' });
+    const inPlace = await createStoreFromFs({ fs: table.fs, path: 'mem://b/dst' });
+    const atomic = await createStoreFromFs({ fs: table.fs, path: 's3://bucket', atomicWrites: true });
+    return { a, b, source, inPlace, atomic };
+  }
+
+  it('copies exact bytes onto an in-place store and an object store; onBlock sees them all, in order', async () => {
+    const { a, source, inPlace, atomic } = await stores();
+    for (const size of [0, 5, 4 * MiB + 1, 9 * MiB + 7]) {
+      const data = randomBytes(size);
+      a.writeFileSync('/src/f.bin', data);
+      for (const dest of [inPlace, atomic]) {
+        const seen = createHash('sha256');
+        const n = await dest.copyFrom(source, 'f.bin', 'g.bin', { onBlock: (block) => seen.update(block) });
+        expect(n).toBe(size);
+        expect(seen.digest('hex')).toBe(sha(data));
+        expect(sha((await dest.open('g.bin', 'rb').then((f) => f.read())) as Buffer)).toBe(sha(data));
+      }
+    }
+  });
+
+  it('a source failing midway leaves each destination as it was, with no temp file', async () => {
+    const reads = { n: 0 };
+    const failing = (a: FsAdapter): FsAdapter => ({
+      ...a,
+      createReadStream: ((...args: Parameters<typeof a.createReadStream>) => {
+        const s = a.createReadStream(...args);
+        s.once('data', () => s.destroy(fsError('ECONNRESET', { syscall: 'read' })));
+        return s;
+      }) as typeof a.createReadStream,
+      promises: {
+        ...a.promises,
+        open: (async (...args: Parameters<typeof a.promises.open>) => {
+          const h = await a.promises.open(...args);
+          return Object.assign(Object.create(Object.getPrototypeOf(h) as object) as object, h, {
+            read: async (...r: Parameters<typeof h.read>) => {
+              if (reads.n++ > 0) throw fsError('ECONNRESET', { syscall: 'read' });
+              return h.read(...r);
+            },
+            close: () => h.close(),
+          });
+        }) as typeof a.promises.open,
+      },
+    });
+    const { a, b, source, inPlace, atomic } = await stores(failing);
+    a.writeFileSync('/src/f.bin', randomBytes(9 * MiB));
+    await inPlace.open('keep.bin', 'wb').then(async (f) => {
+      await f.write('original');
+      await f.close();
+    });
+    for (const dest of [inPlace, atomic]) {
+      reads.n = 0;
+      expect((await rejection(dest.copyFrom(source, 'f.bin', 'keep.bin'))).code).toBe('ECONNRESET');
+    }
+    expect(b.readFileSync('/dst/keep.bin', 'utf8')).toBe('original');
+    expect(b.readdirSync('/dst')).toEqual(['keep.bin']);
+    expect(await atomic.exists('keep.bin')).toBe(false);
+  });
+
+  it('exclusive refuses an existing destination; a directory source is EISDIR', async () => {
+    const { a, source, inPlace, atomic } = await stores();
+    a.writeFileSync('/src/f.bin', 'x');
+    a.mkdirSync('/src/dir');
+    for (const dest of [inPlace, atomic]) {
+      await dest.copyFrom(source, 'f.bin', 'once.bin');
+      expect((await rejection(dest.copyFrom(source, 'f.bin', 'once.bin', { exclusive: true }))).code).toBe(
+        'EEXIST',
+      );
+      expect((await rejection(dest.copyFrom(source, 'dir', 'd.bin'))).code).toBe('EISDIR');
+    }
   });
 });

@@ -408,6 +408,21 @@ describe('across mounts', () => {
     expect(sha256(mem.readFileSync('/v/back.bin') as Buffer)).toBe(digest);
   });
 
+  it('copyFile onto an in-place mount is exact for every size around its 4 MiB blocks, both ways', async () => {
+    const MiB = 1024 * 1024;
+    for (const size of [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 9 * MiB + 3]) {
+      const data = randomBytes(size);
+      mem.writeFileSync('/v/sized.bin', data);
+      const dest = path.join(local, `sized-${size}`);
+      await t.fs.promises.copyFile('mem://v/sized.bin', dest);
+      expect(sha256(await readFile(dest))).toBe(sha256(data));
+      await t.fs.promises.writeFile('s3://bucket/sized.bin', data);
+      await t.fs.promises.copyFile('s3://bucket/sized.bin', 'mem://v/back.bin');
+      expect(sha256(mem.readFileSync('/v/back.bin') as Buffer)).toBe(sha256(data));
+    }
+    expect(nodeFs.readdirSync(local).filter((n) => n.startsWith('.'))).toEqual([]); // no temp left
+  });
+
   it('copyFile across mounts streams: the source is never read whole', async () => {
     let whole = 0;
     const spy: FsAdapter = {
@@ -479,10 +494,29 @@ describe('across mounts', () => {
     expect(sha256(mem.readFileSync('/v/moved.bin') as Buffer)).toBe(digest);
   });
 
-  /** `base`, except that read streams fail with ECONNRESET once `after` bytes have been delivered. */
+  /**
+   * `base`, except that reads fail with ECONNRESET once `after` bytes have been delivered: read
+   * streams (copies onto object stores) and FileHandle reads (copies onto in-place mounts).
+   */
   function failingReads(base: FsAdapter, after: number): FsAdapter {
     return {
       ...base,
+      promises: {
+        ...base.promises,
+        open: (async (...args: Parameters<typeof base.promises.open>) => {
+          const h = await base.promises.open(...args);
+          let seen = 0;
+          return Object.assign(Object.create(Object.getPrototypeOf(h) as object) as object, h, {
+            read: async (...r: Parameters<typeof h.read>) => {
+              if (seen >= after) throw fsError('ECONNRESET', { syscall: 'read', retryable: true });
+              const out = await h.read(...r);
+              seen += out.bytesRead;
+              return out;
+            },
+            close: () => h.close(),
+          });
+        }) as typeof base.promises.open,
+      },
       createReadStream: ((p: string) => {
         const source = base.createReadStream(p);
         return Readable.from(

@@ -1,0 +1,94 @@
+/**
+ * Copies a file from one fs to another through FileHandles: `read` into one of two reused buffers
+ * while `write` drains the other. For a destination that writes in place (local disk, memfs).
+ *
+ * Why not `pipeline(createReadStream, createWriteStream)`: a stream consumer may keep its chunks,
+ * so an object store's read stream hands out fresh memory per chunk, and in a process over V8's
+ * 8 MiB marking threshold that allocation keeps starting full GCs (see src/core/lending-pool.ts);
+ * node:fs write streams then write 64 KiB at a time. `FileHandle.read` copies into our buffer, so
+ * the object-store adapters refill their own (lent) socket buffers, and each write is 4 MiB.
+ * Measured: S3 (discard server) to a tmpfs file, 1 GiB, through a mount table's `copyFile`:
+ * 594–650 MiB/s with 35–40 full GCs through streams, 1706–1811 MiB/s with 1 full GC through
+ * handles (throwaway script, `node --trace-gc`, 3 runs each).
+ */
+import { fsError } from '../core/errors.js';
+import type { FsAdapter } from '../fs/types.js';
+
+/** Bytes per read and per write. */
+const BLOCK = 4 * 1024 * 1024;
+
+interface Handle {
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+  ): Promise<{ bytesRead: number }>;
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Copies `from` (in `src`) to `to` (in `dst`, created with `flags`, default `wx`). `onBlock` sees
+ * every block in order, before it is written (hashing, progress); it must not keep the block.
+ */
+export async function copyByHandles(
+  src: FsAdapter,
+  from: string,
+  dst: FsAdapter,
+  to: string,
+  flags = 'wx',
+  onBlock?: (block: Buffer) => void,
+): Promise<void> {
+  const input = (await src.promises.open(from, 'r')) as unknown as Handle;
+  try {
+    const output = (await dst.promises.open(to, flags)) as unknown as Handle;
+    let failed = true;
+    try {
+      await pump(input, output, onBlock);
+      failed = false;
+    } finally {
+      // A failed copy's error is the one that matters, not a close error after it.
+      await output.close().catch((err: unknown) => {
+        if (!failed) throw err;
+      });
+    }
+  } finally {
+    await input.close().catch(() => undefined);
+  }
+}
+
+async function pump(input: Handle, output: Handle, onBlock?: (block: Buffer) => void): Promise<void> {
+  let ready = Buffer.allocUnsafe(BLOCK);
+  let spare = Buffer.allocUnsafe(BLOCK);
+  let n = await readFull(input, ready);
+  // Bounded: each pass consumes n > 0 bytes of the source, which ends (bytesRead 0).
+  while (n > 0) {
+    onBlock?.(ready.subarray(0, n));
+    const [wrote, read] = await Promise.allSettled([writeFull(output, ready, n), readFull(input, spare)]);
+    if (wrote.status === 'rejected') throw wrote.reason;
+    if (read.status === 'rejected') throw read.reason;
+    [ready, spare] = [spare, ready];
+    n = read.value;
+  }
+}
+
+/** Fills `buf` from the handle's position (fewer bytes only at the end). */
+async function readFull(h: Handle, buf: Buffer): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await h.read(buf, got, buf.length - got, null);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+async function writeFull(h: Handle, buf: Buffer, n: number): Promise<void> {
+  let done = 0;
+  while (done < n) {
+    const { bytesWritten } = await h.write(buf, done, n - done);
+    if (bytesWritten <= 0) throw fsError('EIO', { syscall: 'write', detail: `no progress at byte ${done}` });
+    done += bytesWritten;
+  }
+}
