@@ -699,7 +699,16 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         this.#reader = new ChunkReader(await openReader(this.#t, { start }, 'read'), start);
       }
       try {
-        return await this.#reader.readInto(buffer, offset, Math.min(length, size - start));
+        const n = await this.#reader.readInto(buffer, offset, Math.min(length, size - start));
+        // At the size seen at open the object must end too: a longer one was replaced since, and
+        // its first bytes are not the file this handle opened.
+        if (start + n === size && !(await this.#reader.atEnd()))
+          throw fsError('EIO', {
+            syscall: 'read',
+            path: this.#t.display,
+            detail: `the object changed since it was opened (it is now longer than ${size} bytes)`,
+          });
+        return n;
       } catch (err) {
         // A broken reader must not be reused: its finished iterator would look like end of file.
         this.#reader.destroy();
@@ -1029,6 +1038,16 @@ class ChunkReader {
     }
     this.position += n;
     return n;
+  }
+
+  /** Whether the stream has no bytes left (pulls one more chunk if needed, and keeps it). */
+  async atEnd(): Promise<boolean> {
+    if (this.#tail.length > 0) return false;
+    const { value, done } = await this.#it.next();
+    if (done) return true;
+    this.#chunk = value;
+    this.#tail = value;
+    return value.length === 0 ? this.atEnd() : false;
   }
 
   destroy(): void {

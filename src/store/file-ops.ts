@@ -30,6 +30,9 @@ export type WalkEntry = [dirpath: string, dirnames: string[], filenames: string[
  * An open artifact file. Reading modes stream from the store; writing modes stream into it and
  * commit on `close()` (on object stores nothing is visible before then).
  */
+/** Keeps a read stream's early error from being uncaught; `read`, iteration and `stream()` surface it. */
+const ignoreUntilRead = (): void => undefined;
+
 export class ArtifactFile {
   readonly path: string;
   readonly mode: OpenMode;
@@ -80,15 +83,23 @@ export class ArtifactFile {
       const r = this.#fs.createReadStream(this.path);
       // An error while nobody is reading (the stream may fill its buffer as soon as it is open)
       // must not be an uncaught 'error' event: the stream keeps it, and the next read throws it.
-      r.on('error', () => undefined);
+      r.on('error', ignoreUntilRead);
       await opened(r);
       this.#readable = r;
     }
     return this;
   }
 
-  /** The stream itself: a Readable for read modes, a Writable for write modes. */
+  /**
+   * The stream itself: a Readable for read modes, a Writable for write modes. The caller now
+   * handles its errors; one that already happened is thrown here (a piped errored stream would
+   * never end).
+   */
   stream(): Readable | Writable {
+    if (this.#readable) {
+      this.#readable.off('error', ignoreUntilRead);
+      if (this.#readable.errored) throw this.#readable.errored;
+    }
     return (this.#readable ?? this.#writable)!;
   }
 
@@ -315,17 +326,24 @@ export class FileOps {
     if (!this.atomicWrites) {
       const from = source.resolvePath(src, 'copyfile');
       const to = this.resolvePath(dst, 'copyfile');
-      if ((await source.fs.promises.stat(from)).isDirectory())
-        throw fsError('EISDIR', { syscall: 'copyfile', path: src, dest: dst });
-      await writeThroughTemp(
-        this.fs,
-        to,
-        (temp) => copyByHandles(source.fs, from, this.fs, temp, 'wx', onBlock),
-        {
-          exclusive: options.exclusive ?? false,
-          syscall: 'copyfile',
-        },
-      );
+      try {
+        if ((await source.fs.promises.stat(from)).isDirectory()) throw fsError('EISDIR', {});
+        // A directory in the way is found before the bytes travel, not at the final rename.
+        const there = await this.fs.promises.stat(to).catch((err: unknown) => {
+          if (errorCode(err) === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (there?.isDirectory()) throw fsError('EISDIR', {});
+        await writeThroughTemp(
+          this.fs,
+          to,
+          (temp) => copyByHandles(source.fs, from, this.fs, temp, 'wx', onBlock),
+          { exclusive: options.exclusive ?? false, syscall: 'copyfile' },
+        );
+      } catch (err) {
+        // The caller's names, not the fs paths or the hidden sibling's.
+        throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
+      }
       return bytes;
     }
     const reader = await source.open(src, 'rb');

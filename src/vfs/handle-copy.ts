@@ -65,11 +65,13 @@ async function pump(input: Handle, output: Handle, onBlock?: (block: Buffer) => 
   // Bounded: each pass consumes n > 0 bytes of the source, which ends (bytesRead 0).
   while (n > 0) {
     onBlock?.(ready.subarray(0, n));
-    const [wrote, read] = await Promise.allSettled([writeFull(output, ready, n), readFull(input, spare)]);
-    if (wrote.status === 'rejected') throw wrote.reason;
-    if (read.status === 'rejected') throw read.reason;
+    const reading = readFull(input, spare);
+    // A failed write (ENOSPC…) is reported at once, not after the read in flight; that read is
+    // abandoned (its handle is closed next), so its own failure is not reported too.
+    reading.catch(() => undefined);
+    await writeFull(output, ready, n);
+    n = await reading;
     [ready, spare] = [spare, ready];
-    n = read.value;
   }
 }
 

@@ -345,3 +345,29 @@ describe('rm -r on an object store', () => {
     expect(await fs.promises.readdir('/')).toEqual(['big-sibling']);
   });
 });
+
+describe('FileHandle reads on an object store', () => {
+  it('an object replaced by a longer one after open is EIO at the size seen at open, not a mix', async () => {
+    const fs = createFsAdapter(new MemoryBackend());
+    await fs.promises.writeFile('/f.bin', Buffer.from('old-bytes!'));
+    const h = await fs.promises.open('/f.bin', 'r');
+    try {
+      await fs.promises.writeFile('/f.bin', Buffer.from('new bytes, twice as long'));
+      const buf = Buffer.alloc(64);
+      const err = await rejection(h.read(buf, 0, 64, null));
+      expect(err.code).toBe('EIO');
+      expect(err.message).toContain('changed since it was opened');
+    } finally {
+      await h.close();
+    }
+    // Unchanged objects read to their end as before, whatever the read sizes.
+    await fs.promises.writeFile('/g.bin', Buffer.from('0123456789'));
+    const g = await fs.promises.open('/g.bin', 'r');
+    const out = Buffer.alloc(10);
+    expect((await g.read(out, 0, 4, null)).bytesRead).toBe(4);
+    expect((await g.read(out, 4, 6, null)).bytesRead).toBe(6);
+    expect((await g.read(out, 0, 6, null)).bytesRead).toBe(0);
+    expect(out.toString()).toBe('0123456789');
+    await g.close();
+  });
+});

@@ -250,6 +250,21 @@ describe('copyFrom (between stores)', () => {
     expect(await atomic.exists('keep.bin')).toBe(false);
   });
 
+  it('errors name the caller’s paths, and a directory in the way is found before any byte moves', async () => {
+    const { a, b, source, inPlace } = await stores();
+    a.writeFileSync('/src/f.bin', randomBytes(1000));
+    b.mkdirSync('/dst/taken');
+    let blocks = 0;
+    const dir = await rejection(inPlace.copyFrom(source, 'f.bin', 'taken', { onBlock: () => blocks++ }));
+    expect(dir.code).toBe('EISDIR');
+    expect(blocks).toBe(0);
+    const noParent = await rejection(inPlace.copyFrom(source, 'f.bin', 'no/such/f.bin'));
+    expect(noParent.code).toBe('ENOENT');
+    expect(noParent.message).not.toContain('.partial');
+    expect(noParent.dest).toBe('no/such/f.bin');
+    expect(b.readdirSync('/dst')).toEqual(['taken']);
+  });
+
   it('exclusive refuses an existing destination; a directory source is EISDIR', async () => {
     const { a, source, inPlace, atomic } = await stores();
     a.writeFileSync('/src/f.bin', 'x');
