@@ -343,14 +343,29 @@ export class GcsBackend implements Backend {
 
   // ---- metadata ---------------------------------------------------------------------------------
 
-  async stat(key: string): Promise<ObjectMeta | undefined> {
+  /**
+   * An object's resource, or undefined if it is missing: one GET through our own requests (the
+   * SDK's retry layer would retry a certificate failure for ~15 s), retried like every call here.
+   */
+  async #metadata(key: string, syscall: string): Promise<ObjectResource | undefined> {
     try {
-      const [m] = await this.#bucket.file(key).getMetadata();
-      return toMeta(key, m as ObjectResource);
+      const r = await this.#retry(async () => {
+        try {
+          return await this.#call('GET', this.#objectUrl(key), {});
+        } catch (err) {
+          throw mapGcsError(err, { syscall, path: this.#path(key) });
+        }
+      });
+      return JSON.parse(r.body.toString('utf8')) as ObjectResource;
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw mapGcsError(err, { syscall: 'stat', path: this.#path(key) });
+      if (isFsError(err, 'ENOENT')) return undefined;
+      throw err;
     }
+  }
+
+  async stat(key: string): Promise<ObjectMeta | undefined> {
+    const r = await this.#metadata(key, 'stat');
+    return r ? toMeta(key, r) : undefined;
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListPage> {
@@ -565,15 +580,13 @@ export class GcsBackend implements Backend {
    * read (other than missing), the outcome is unknown: EIO.
    */
   async #ownObject(key: string, size: number, token: string): Promise<ObjectMeta | undefined> {
-    let r: ObjectResource;
+    let r: ObjectResource | undefined;
     try {
-      const [m] = await this.#bucket.file(key).getMetadata();
-      r = m as ObjectResource;
+      r = await this.#metadata(key, 'write');
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
       throw unknownOutcome(err, this.#path(key));
     }
-    return Number(r.size) === size && r.metadata?.[WRITE_META] === token ? toMeta(key, r) : undefined;
+    return r && Number(r.size) === size && r.metadata?.[WRITE_META] === token ? toMeta(key, r) : undefined;
   }
 
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {

@@ -23,9 +23,13 @@ import {
   type GcsEmulator,
   type RequestRecord,
 } from '../emulators/gcs/server.js';
+import { startFaultProxy } from '../emulators/fault-proxy.js';
+import { selfSigned } from '../emulators/tls.js';
 import { KiB, MiB, sha, payload, writeStream, readAll, checkCreateOnlyRaces } from '../flavor-helpers.js';
 
 const CHUNK = 256 * KiB;
+/** A certificate for a TLS front the client does not trust (or why there is none). */
+const tlsPair = selfSigned();
 
 let emu: GcsEmulator;
 let raw: Storage;
@@ -266,6 +270,28 @@ describe('gcs flavor [emulator]', () => {
       });
     }
   });
+
+  it.skipIf(typeof tlsPair === 'string')(
+    `an untrusted HTTPS endpoint is EPROTO at once for stat and reads${typeof tlsPair === 'string' ? ` — skipped: ${tlsPair}` : ''}`,
+    async () => {
+      const front = await startFaultProxy(emu.endpoint, { tls: tlsPair as { key: Buffer; cert: Buffer } });
+      const untrusted = await rig({ apiEndpoint: front.endpoint });
+      try {
+        const t0 = performance.now();
+        for (const op of [
+          () => untrusted.fs.promises.stat(untrusted.uri('x.bin')),
+          () => untrusted.fs.promises.readFile(untrusted.uri('x.bin')),
+        ]) {
+          await expect(op()).rejects.toMatchObject({ code: 'EPROTO' });
+        }
+        // Not retried: a certificate does not change between attempts.
+        expect(performance.now() - t0).toBeLessThan(5000);
+      } finally {
+        await untrusted.close();
+        await front.close();
+      }
+    },
+  );
 
   it('full reads detect bytes corrupted in transit (CRC32C, and MD5 in md5 mode); ranged reads cannot', async () => {
     const data = payload(CHUNK + 1000, 15);
