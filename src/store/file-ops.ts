@@ -327,7 +327,7 @@ export class FileOps {
       const from = source.resolvePath(src, 'copyfile');
       const to = this.resolvePath(dst, 'copyfile');
       try {
-        if ((await source.fs.promises.stat(from)).isDirectory()) throw fsError('EISDIR', {});
+        // (A directory source is EISDIR in copyByHandles, from its handle: no extra request.)
         // A directory in the way is found before the bytes travel, not at the final rename.
         const there = await this.fs.promises.stat(to).catch((err: unknown) => {
           if (errorCode(err) === 'ENOENT') return undefined;

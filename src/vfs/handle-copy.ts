@@ -18,6 +18,7 @@ import type { FsAdapter } from '../fs/types.js';
 const BLOCK = 4 * 1024 * 1024;
 
 interface Handle {
+  stat(): Promise<{ isDirectory(): boolean }>;
   read(
     buffer: Uint8Array,
     offset: number,
@@ -42,6 +43,9 @@ export async function copyByHandles(
 ): Promise<void> {
   const input = (await src.promises.open(from, 'r')) as unknown as Handle;
   try {
+    // A directory opens for reading on local disk; its handle's stat says what it is (no extra
+    // request on an object store, whose handle knows its metadata from open).
+    if ((await input.stat()).isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile', path: from });
     const output = (await dst.promises.open(to, flags)) as unknown as Handle;
     let failed = true;
     try {

@@ -276,5 +276,12 @@ describe('copyFrom (between stores)', () => {
       );
       expect((await rejection(dest.copyFrom(source, 'dir', 'd.bin'))).code).toBe('EISDIR');
     }
+    // An object-store directory (a prefix) as the source too.
+    await atomic.makedirs('prefix');
+    await atomic.open('prefix/inside.bin', 'wb').then(async (f) => {
+      await f.write('x');
+      await f.close();
+    });
+    expect((await rejection(inPlace.copyFrom(atomic, 'prefix', 'p.bin'))).code).toBe('EISDIR');
   });
 });
