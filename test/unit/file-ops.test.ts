@@ -13,7 +13,7 @@ import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { createStoreFromFs } from '../../src/store/artifact-store.js';
 import { FileOps } from '../../src/store/file-ops.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { rejection } from './helpers.js';
+import { failingHandleReads, rejection } from './helpers.js';
 
 /** A memory fs whose write streams fail on their second chunk, and whose stat/readdir can fail. */
 function flakyFs(opts: { statFails?: boolean; readdirFails?: boolean } = {}): FsAdapter {
@@ -213,7 +213,6 @@ describe('copyFrom (between stores)', () => {
   });
 
   it('a source failing midway leaves each destination as it was, with no temp file', async () => {
-    const reads = { n: 0 };
     const failing = (a: FsAdapter): FsAdapter => ({
       ...a,
       createReadStream: ((...args: Parameters<typeof a.createReadStream>) => {
@@ -221,19 +220,8 @@ describe('copyFrom (between stores)', () => {
         s.once('data', () => s.destroy(fsError('ECONNRESET', { syscall: 'read' })));
         return s;
       }) as typeof a.createReadStream,
-      promises: {
-        ...a.promises,
-        open: (async (...args: Parameters<typeof a.promises.open>) => {
-          const h = await a.promises.open(...args);
-          return Object.assign(Object.create(Object.getPrototypeOf(h) as object) as object, h, {
-            read: async (...r: Parameters<typeof h.read>) => {
-              if (reads.n++ > 0) throw fsError('ECONNRESET', { syscall: 'read' });
-              return h.read(...r);
-            },
-            close: () => h.close(),
-          });
-        }) as typeof a.promises.open,
-      },
+      // Each copy opens one handle: its second read fails.
+      promises: failingHandleReads(a, (_bytes, reads) => reads > 0).promises,
     });
     const { a, b, source, inPlace, atomic } = await stores(failing);
     a.writeFileSync('/src/f.bin', randomBytes(9 * MiB));
@@ -242,7 +230,6 @@ describe('copyFrom (between stores)', () => {
       await f.close();
     });
     for (const dest of [inPlace, atomic]) {
-      reads.n = 0;
       expect((await rejection(dest.copyFrom(source, 'f.bin', 'keep.bin'))).code).toBe('ECONNRESET');
     }
     expect(b.readFileSync('/dst/keep.bin', 'utf8')).toBe('original');

@@ -17,7 +17,7 @@ import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { fsError } from '../../src/core/errors.js';
 import type { FsAdapter } from '../../src/fs/types.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { type Err, rejection, sha256, thrown } from './helpers.js';
+import { type Err, failingHandleReads, rejection, sha256, thrown } from './helpers.js';
 
 /** A memory adapter whose root holds a file named after the mount, so routing is observable. */
 function tagged(tag: string): FsAdapter {
@@ -499,24 +499,10 @@ describe('across mounts', () => {
    * streams (copies onto object stores) and FileHandle reads (copies onto in-place mounts).
    */
   function failingReads(base: FsAdapter, after: number): FsAdapter {
+    const handles = failingHandleReads(base, (bytes) => bytes >= after);
     return {
       ...base,
-      promises: {
-        ...base.promises,
-        open: (async (...args: Parameters<typeof base.promises.open>) => {
-          const h = await base.promises.open(...args);
-          let seen = 0;
-          return Object.assign(Object.create(Object.getPrototypeOf(h) as object) as object, h, {
-            read: async (...r: Parameters<typeof h.read>) => {
-              if (seen >= after) throw fsError('ECONNRESET', { syscall: 'read', retryable: true });
-              const out = await h.read(...r);
-              seen += out.bytesRead;
-              return out;
-            },
-            close: () => h.close(),
-          });
-        }) as typeof base.promises.open,
-      },
+      promises: handles.promises,
       createReadStream: ((p: string) => {
         const source = base.createReadStream(p);
         return Readable.from(
