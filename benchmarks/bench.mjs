@@ -13,6 +13,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const out = `${root}dist/bench`;
 const benches = {
   s3: `${out}/benchmarks/s3/run.js`,
+  's3-gc': `${out}/benchmarks/s3/gc-check.js`,
   gcs: `${out}/benchmarks/gcs/run.js`,
   azure: `${out}/benchmarks/azure/run.js`,
 };

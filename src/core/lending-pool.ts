@@ -7,7 +7,8 @@
  * a fresh buffer per socket read allocates about 32 MiB of external memory between two
  * young-generation GCs. In a process whose old generation is over 8 MiB (V8's activation
  * threshold for incremental marking; any process that has loaded the AWS SDK is over it), that
- * swing alone keeps starting full GCs: 8–26 of them per GiB downloaded, each taking a core for
+ * swing alone keeps starting full GCs (`npm run bench:s3-gc`: a plain node:http GET in such a
+ * process, 20–40 per GiB; our createReadStream, 2–10; FileHandle.read with lent buffers, 1), each taking a core for
  * several milliseconds on a machine that has two.
  *
  * The protocol has two sides:

@@ -7,9 +7,9 @@
  * 8 MiB marking threshold that allocation keeps starting full GCs (see src/core/lending-pool.ts);
  * node:fs write streams then write 64 KiB at a time. `FileHandle.read` copies into our buffer, so
  * the object-store adapters refill their own (lent) socket buffers, and each write is 4 MiB.
- * Measured: S3 (discard server) to a tmpfs file, 1 GiB, through a mount table's `copyFile`:
- * 594–650 MiB/s with 35–40 full GCs through streams, 1706–1811 MiB/s with 1 full GC through
- * handles (throwaway script, `node --trace-gc`, 3 runs each).
+ * Measured with `npm run bench:s3-gc -- --rounds 5` (modes `copy` and `copy-stream`): S3 (discard
+ * server) to a tmpfs file, 1 GiB, through a mount table's `copyFile`: 1348 MiB/s median with 1 full
+ * GC by handles, 574 MiB/s with 35 through a stream pipeline.
  */
 import { fsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
