@@ -36,7 +36,7 @@ import type {
   WriteOptions,
 } from '../../src/backend/types.js';
 import { mapS3Error, statusOf } from './errors.js';
-import { fastGetExtension } from './socket-handler.js';
+import { fastGetExtension, SocketGetHandler } from './socket-handler.js';
 import { PartSender, partTargetOf, type PartTarget, type RequestSigner } from './part-sender.js';
 import { unknownOutcome } from '../../src/backend/http-errors.js';
 
@@ -161,6 +161,12 @@ export interface S3BackendOptions {
    * (default true; see socket-handler.ts). HTTPS and every other request use the SDK's handler.
    */
   fastGet?: boolean | undefined;
+  /**
+   * Plain-HTTP part bodies written on the libuv threadpool, beside the thread that fills and
+   * checksums the next part (default true; needs `fastGet` and `fastParts`, which send parts on
+   * the same raw sockets). false: written by the main thread.
+   */
+  offThreadWrites?: boolean | undefined;
 }
 
 type Sdk = typeof S3;
@@ -261,7 +267,9 @@ export class S3Backend implements Backend {
       ...(options.profile ? { profile: options.profile } : {}),
       requestHandler: { httpAgent, httpsAgent },
       // Plain-HTTP GetObject on raw sockets, everything else on the handler built from the line above.
-      ...(options.fastGet === false ? {} : { extensions: [fastGetExtension()] }),
+      ...(options.fastGet === false
+        ? {}
+        : { extensions: [fastGetExtension({ offThreadWrites: options.offThreadWrites })] }),
       // Checksums are computed by us (native CRC32) and sent as headers; the SDK would otherwise
       // frame streamed bodies as aws-chunked and CRC them in JavaScript.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -272,8 +280,15 @@ export class S3Backend implements Backend {
     });
     this.#unsignedPayload = https || options.trustedEndpoint === true;
     const signer = (this.#client.config as unknown as { signer?: () => Promise<RequestSigner> }).signer;
-    if (this.#unsignedPayload && options.fastParts !== false && typeof signer === 'function')
-      this.#partSender = new PartSender(signer, this.#partAgents);
+    if (this.#unsignedPayload && options.fastParts !== false && typeof signer === 'function') {
+      // Plain-HTTP parts share the fast GETs' raw sockets (the client's handler, when it is ours).
+      const handler = (this.#client.config as { requestHandler?: unknown }).requestHandler;
+      this.#partSender = new PartSender(
+        signer,
+        this.#partAgents,
+        handler instanceof SocketGetHandler ? handler : undefined,
+      );
+    }
     // A zero-copy part travels through the SDK as a SegmentedPayload (not a stream, so the SDK
     // still retries it), and becomes a fresh Readable over its buffers for each attempt, right
     // before the HTTP handler.

@@ -103,7 +103,12 @@ export const s3Flavor = defineFlavor({
     fastGet: {
       type: 'boolean',
       description:
-        'GetObject over plain HTTP on raw keep-alive sockets (default true; false: the SDK handler)',
+        'GetObject (and, with fastParts, UploadPart) over plain HTTP on raw keep-alive sockets (default true; false: the SDK handler and node:http)',
+    },
+    offThreadWrites: {
+      type: 'boolean',
+      description:
+        'Plain-HTTP part bodies written on the libuv threadpool beside the thread that checksums the next part (default true)',
     },
   },
   async create(config) {

@@ -23,7 +23,7 @@
  */
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import { buildQueryString } from './socket-handler.js';
+import { buildQueryString, type SocketGetHandler } from './socket-handler.js';
 
 /** Where an upload's parts go, and how they are signed (learnt from its CreateMultipartUpload). */
 export interface PartTarget {
@@ -89,7 +89,7 @@ function serviceError(status: number, body: string): Error {
 }
 
 /** Reads a response body up to `limit` bytes (error documents are small), discarding the rest. */
-async function text(res: IncomingMessage, limit = 64 * 1024): Promise<string> {
+async function text(res: AsyncIterable<unknown>, limit = 64 * 1024): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of res) {
@@ -103,11 +103,22 @@ async function text(res: IncomingMessage, limit = 64 * 1024): Promise<string> {
 export class PartSender {
   readonly #signer: () => Promise<RequestSigner>;
   readonly #agents: { http: HttpAgent; https: HttpsAgent };
+  readonly #sockets: SocketGetHandler | undefined;
   #cached: Promise<RequestSigner> | undefined;
 
-  constructor(signer: () => Promise<RequestSigner>, agents: { http: HttpAgent; https: HttpsAgent }) {
+  /**
+   * `sockets`, when given, sends plain-HTTP parts on its raw connections with the body written off
+   * the main thread (see `SocketGetHandler.send`); otherwise, and always over HTTPS, node:http(s)
+   * on `agents` sends them.
+   */
+  constructor(
+    signer: () => Promise<RequestSigner>,
+    agents: { http: HttpAgent; https: HttpsAgent },
+    sockets?: SocketGetHandler,
+  ) {
     this.#signer = signer;
     this.#agents = agents;
+    this.#sockets = sockets;
   }
 
   /** Uploads one part; resolves with its ETag. `headers` are extra (e.g. the part's checksum). */
@@ -145,6 +156,24 @@ export class PartSender {
       { signingRegion: target.signingRegion, signingService: target.signingService },
     );
     const https = target.protocol === 'https:';
+    if (!https && this.#sockets) {
+      const { response } = await this.#sockets.send(
+        {
+          method: 'PUT',
+          protocol: target.protocol,
+          hostname: target.hostname,
+          port: target.port,
+          path: target.path,
+          query,
+          headers: signed.headers,
+        },
+        buffers,
+      );
+      const body = response.body as AsyncIterable<Buffer>;
+      if (response.statusCode !== 200) throw serviceError(response.statusCode, await text(body));
+      await text(body, 0);
+      return etagOf(response.headers.etag);
+    }
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         {
@@ -174,14 +203,12 @@ export class PartSender {
       next();
     });
     if (res.statusCode !== 200) throw serviceError(res.statusCode ?? 0, await text(res));
-    res.resume();
-    const etag = res.headers.etag;
-    await new Promise<void>((resolve, reject) => {
-      if (res.readableEnded) resolve();
-      res.once('end', resolve);
-      res.once('error', reject);
-    });
-    if (!etag) throw serviceError(502, '<Code>InvalidPart</Code><Message>part returned no ETag</Message>');
-    return etag;
+    await text(res, 0);
+    return etagOf(res.headers.etag);
   }
+}
+
+function etagOf(etag: string | undefined): string {
+  if (!etag) throw serviceError(502, '<Code>InvalidPart</Code><Message>part returned no ETag</Message>');
+  return etag;
 }

@@ -38,6 +38,7 @@
  *   (`connectionTimeout`, `requestTimeout` with `throwOnRequestTimeout`, and `socketTimeout` as
  *   socket inactivity) behave as in NodeHttpHandler 4.x, with code ETIMEDOUT added.
  */
+import { writev } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { LENDING, LendingPool } from '../../src/core/lending-pool.js';
@@ -108,6 +109,8 @@ export interface SocketGetOptions {
   maxIdleSockets?: number | undefined;
   /** Milliseconds an idle socket is kept (default 4000, under common servers' 5 s). */
   idleTimeout?: number | undefined;
+  /** Write request bodies ({@link SocketGetHandler.send}) on the libuv threadpool (default true). */
+  offThreadWrites?: boolean | undefined;
 }
 
 /**
@@ -186,13 +189,25 @@ export class SocketGetHandler implements SmithyHttpHandler {
     return this.#fallback;
   }
 
-  /** GetObject requests taken, connections opened, sockets reused (for tests and benchmarks). */
-  get stats(): { requests: number; connections: number; reused: number; idle: number } {
+  /**
+   * Requests taken (GetObject and `send`), connections opened, sockets reused, and for request
+   * bodies the off-thread writes and the waits for a full socket (for tests and benchmarks).
+   */
+  get stats(): {
+    requests: number;
+    connections: number;
+    reused: number;
+    idle: number;
+    offThreadWrites: number;
+    drainWaits: number;
+  } {
     return {
       requests: this.#requests,
       connections: this.#pool.opened,
       reused: this.#pool.reused,
       idle: this.#pool.idleCount(),
+      offThreadWrites: this.#pool.offThreadWrites,
+      drainWaits: this.#pool.drainWaits,
     };
   }
 
@@ -204,9 +219,27 @@ export class SocketGetHandler implements SmithyHttpHandler {
     return this.#get(request, options);
   }
 
+  /**
+   * Sends `request` (plain HTTP) with `body` on this handler's connections, whatever its method: the
+   * S3 part sender's PUTs. The body is written off the main thread where the socket has a file
+   * descriptor (see WAIT_SLICE), and the response is read once it is sent. A pooled socket found
+   * dead before any response byte is retried once on a fresh one, body and all, so only
+   * idempotent requests belong here. `body`'s buffers must stay unchanged until this settles.
+   */
+  send(
+    request: SmithyHttpRequest,
+    body: readonly Uint8Array[],
+    options: SmithyHandlerOptions = {},
+  ): Promise<{ response: SmithyHttpResponse }> {
+    if (request.protocol !== 'http:')
+      throw new TypeError(`send takes plain HTTP only (got ${request.protocol})`);
+    return this.#get(request, options, body);
+  }
+
   async #get(
     request: SmithyHttpRequest,
     { abortSignal, requestTimeout }: SmithyHandlerOptions,
+    body?: readonly Uint8Array[],
   ): Promise<{ response: SmithyHttpResponse }> {
     this.#requests++;
     if (abortSignal?.aborted) throw abortError(abortSignal);
@@ -222,6 +255,7 @@ export class SocketGetHandler implements SmithyHttpHandler {
       socketTimeout: socketTimeout !== undefined && Number.isFinite(socketTimeout) ? socketTimeout : 0,
       logger: c.logger ?? console,
       abortSignal,
+      offThread: c.offThreadWrites !== false,
     };
     // A pooled socket may have died unnoticed: one retry on a fresh connection (never a third try).
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -229,7 +263,7 @@ export class SocketGetHandler implements SmithyHttpHandler {
       const conn = pooled ?? this.#pool.open(host, port, c.connectionTimeout ?? 0);
       try {
         return await new Promise<{ response: SmithyHttpResponse }>((resolve, reject) => {
-          conn.start(new Exchange(conn, settings, resolve, reject), head);
+          conn.start(new Exchange(conn, settings, resolve, reject), head, body);
         });
       } catch (err) {
         if (attempt === 0 && pooled && STALE.has(err as object) && !abortSignal?.aborted) continue;
@@ -408,6 +442,9 @@ class Pool {
   #closed = false;
   opened = 0;
   reused = 0;
+  /** Request-body writes done on the threadpool, and waits for a full socket to drain. */
+  offThreadWrites = 0;
+  drainWaits = 0;
 
   constructor(
     readonly maxIdle: number,
@@ -421,7 +458,7 @@ class Pool {
     while (list && list.length > 0) {
       const conn = list.pop()!;
       if (conn.socket.destroyed || !conn.socket.writable) {
-        conn.socket.destroy();
+        conn.destroy();
         continue;
       }
       conn.checkout();
@@ -439,7 +476,7 @@ class Pool {
   release(conn: Conn): void {
     const list = this.#idle.get(conn.key) ?? [];
     if (this.#closed || list.length >= this.maxIdle) {
-      conn.socket.destroy();
+      conn.destroy();
       return;
     }
     list.push(conn);
@@ -464,8 +501,39 @@ class Pool {
     this.#closed = true;
     const all = [...this.#idle.values()].flat();
     this.#idle.clear();
-    for (const conn of all) conn.socket.destroy();
+    for (const conn of all) conn.destroy();
   }
+}
+
+/**
+ * A request body is written off the main thread, on the libuv threadpool (`fs.writev` on the
+ * socket's descriptor): the kernel's copy and TCP work then run beside the thread that produces
+ * and checksums the next part, instead of on it. libuv's write loop returns once the socket buffer
+ * is full; an `EAGAIN` with nothing written hands one slice of this size to libuv, which waits
+ * for the socket to drain.
+ */
+const WAIT_SLICE = 256 * 1024;
+
+/** The socket's file descriptor, where the platform has one (on Windows it has none). */
+function socketFd(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function writevFd(fd: number, buffers: readonly Uint8Array[]): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    writev(fd, buffers as NodeJS.ArrayBufferView[], (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** `list` without its first `n` bytes. */
+function advance(list: readonly Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  // Bounded: i < list.length.
+  while (i < list.length && n >= list[i]!.length) n -= list[i++]!.length;
+  const rest = list.slice(i);
+  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
 }
 
 /**
@@ -484,6 +552,9 @@ class Conn {
   served = 0;
   #connectTimer: NodeJS.Timeout | undefined;
   #idle = false;
+  /** An off-thread write of the socket's fd is in flight (see destroy). */
+  #offThread = false;
+  #destroyLater = false;
 
   constructor(
     readonly pool: Pool,
@@ -515,7 +586,7 @@ class Conn {
             'TimeoutError',
           ),
         );
-        this.socket.destroy();
+        this.destroy();
       }, connectionTimeout);
     }
     this.socket.once('connect', () => clearTimeout(this.#connectTimer));
@@ -526,7 +597,7 @@ class Conn {
       this.#ended(undefined);
     });
     this.socket.on('timeout', () => {
-      if (this.#idle) this.socket.destroy();
+      if (this.#idle) this.destroy();
       else this.exchange?.timedOut();
     });
   }
@@ -544,7 +615,7 @@ class Conn {
     if (!ex) {
       // Bytes on an idle socket: nothing was asked; the connection is unusable.
       this.pool.remove(this);
-      this.socket.destroy();
+      this.destroy();
       return;
     }
     ex.onRead(n);
@@ -555,18 +626,96 @@ class Conn {
     if (this.#idle) {
       this.#idle = false;
       this.pool.remove(this);
-      this.socket.destroy();
+      this.destroy();
       return;
     }
     this.exchange?.ended(err);
   }
 
-  start(ex: Exchange, head: Buffer): void {
+  start(ex: Exchange, head: Buffer, body?: readonly Uint8Array[]): void {
     this.exchange = ex;
     this.headLen = 0;
     this.socket.setTimeout(ex.settings.socketTimeout);
     ex.begin();
-    if (this.exchange === ex) this.socket.write(head);
+    if (this.exchange !== ex) return;
+    if (!body) {
+      this.socket.write(head);
+      return;
+    }
+    // The response is read once the body is sent (or failed): see #sendBody.
+    this.socket.pause();
+    void this.#sendBody(ex, head, body);
+  }
+
+  /**
+   * Writes the head, then the body. Reading is paused meanwhile: the read side is what could
+   * otherwise close the socket (a reset, an early response) while the threadpool writes its fd.
+   */
+  async #sendBody(ex: Exchange, head: Buffer, body: readonly Uint8Array[]): Promise<void> {
+    try {
+      await this.#write(head);
+      let list = body.filter((b) => b.length > 0);
+      // Bounded: every pass writes at least one byte of `list` or throws.
+      while (list.length > 0) {
+        if (this.exchange !== ex || this.socket.destroyed) return;
+        const fd = ex.settings.offThread ? socketFd(this.socket) : undefined;
+        if (fd === undefined) {
+          // On this thread: every buffer queued at once (one writev where they fit).
+          this.socket.cork();
+          for (const b of list.slice(0, -1)) this.socket.write(b);
+          const last = this.#write(list[list.length - 1]!);
+          this.socket.uncork();
+          await last;
+          break;
+        }
+        let n: number;
+        this.pool.offThreadWrites++;
+        this.#offThread = true;
+        try {
+          n = await writevFd(fd, list);
+        } catch (err) {
+          if ((err as CodedError).code !== 'EAGAIN') throw err;
+          // The socket buffer is full: libuv waits for it to drain as it writes the next slice.
+          n = -1;
+        } finally {
+          this.#offThread = false;
+          if (this.#destroyLater) {
+            this.#destroyLater = false;
+            this.socket.destroy();
+          }
+        }
+        if (this.exchange !== ex || this.socket.destroyed) return;
+        if (n < 0) {
+          this.pool.drainWaits++;
+          const first = list[0]!;
+          const slice = first.length > WAIT_SLICE ? first.subarray(0, WAIT_SLICE) : first;
+          await this.#write(slice);
+          n = slice.length;
+        } else if (ex.settings.socketTimeout > 0) {
+          this.socket.setTimeout(ex.settings.socketTimeout); // off-thread writes are activity too
+        }
+        list = advance(list, n);
+      }
+      if (this.exchange === ex && !this.socket.destroyed) this.socket.resume();
+    } catch (err) {
+      if (this.exchange === ex) ex.bodyFailed(err as CodedError);
+    }
+  }
+
+  /** A write through libuv (it waits for the socket to drain); resolves once written. */
+  #write(chunk: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.socket.write(chunk, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * Destroys the socket; while the threadpool is writing its fd, once that write returns (a closed
+   * fd's number can be reused at once by another open, and the write would land there).
+   */
+  destroy(): void {
+    if (this.#offThread) this.#destroyLater = true;
+    else this.socket.destroy();
   }
 
   /** Leaves the pool for a request. */
@@ -592,6 +741,8 @@ interface ExchangeSettings {
   socketTimeout: number;
   logger: { warn?: (message: string) => void };
   abortSignal: AbortSignalLike | undefined;
+  /** Request bodies are written on the libuv threadpool (see WAIT_SLICE). */
+  offThread: boolean;
 }
 
 type Framing = 'length' | 'chunked' | 'close';
@@ -664,6 +815,9 @@ class Exchange {
   #lending = false;
   #flushTimer: NodeJS.Timeout | undefined;
   #requestTimer: NodeJS.Timeout | undefined;
+  /** Writing the request body failed: the error, and how long a response may still come. */
+  #writeError: CodedError | undefined;
+  #writeTimer: NodeJS.Timeout | undefined;
   #unlistenAbort: (() => void) | undefined;
   // Chunked decoding.
   #cstate: ChunkState = 'size';
@@ -744,7 +898,7 @@ class Exchange {
       const restFrom = at + 4;
       if (parsed.status >= 100 && parsed.status < 200) {
         if (parsed.status === 101 || ++this.#interim > MAX_INTERIM) {
-          this.fail(codedError(`unexpected ${parsed.status} response to a GET`, 'HPE_INVALID_STATUS'));
+          this.fail(codedError(`unexpected ${parsed.status} response`, 'HPE_INVALID_STATUS'));
           return;
         }
         conn.head.copyWithin(0, restFrom, conn.headLen);
@@ -795,6 +949,7 @@ class Exchange {
     if (this.#framing !== 'length') this.#keepAlive = false; // pooled only after Content-Length bodies
     this.#expected = this.#remaining;
     clearTimeout(this.#requestTimer);
+    clearTimeout(this.#writeTimer);
     this.phase = 'body';
     this.#body = new SocketBody(this);
     const response: SmithyHttpResponse = {
@@ -981,7 +1136,7 @@ class Exchange {
       if (this.#paused) conn.socket.resume(); // idle sockets keep reading, to see the server close
       conn.pool.release(conn);
     } else {
-      conn.socket.destroy();
+      conn.destroy();
     }
     if (!body.destroyed) {
       if (last && last.length > 0) body.push(last);
@@ -996,6 +1151,7 @@ class Exchange {
     if (this.#chunk) bodyBuffers.seal(this.#chunk);
     this.#chunk = undefined;
     clearTimeout(this.#requestTimer);
+    clearTimeout(this.#writeTimer);
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#unlistenAbort?.();
@@ -1011,7 +1167,7 @@ class Exchange {
     const before = this.phase === 'head';
     const body = this.#body;
     this.#finish();
-    this.conn.socket.destroy();
+    this.conn.destroy();
     if (before) {
       if (err.name !== 'AbortError' && err.code && TIMEOUT_CODES.has(err.code)) err.name = 'TimeoutError';
       this.reject(err);
@@ -1020,11 +1176,27 @@ class Exchange {
     }
   }
 
+  /**
+   * Writing the request body failed (the server may have answered early and closed, or reset).
+   * The socket is read once more: a response that arrives within a second is the answer (an
+   * S3 error says more than EPIPE); otherwise the request fails with the write error.
+   */
+  bodyFailed(err: CodedError): void {
+    if (this.phase !== 'head') return;
+    this.#writeError = err;
+    if (this.conn.socket.destroyed) {
+      this.ended(undefined);
+      return;
+    }
+    this.#writeTimer = setTimeout(() => this.ended(undefined), 1000);
+    this.conn.socket.resume();
+  }
+
   /** The socket ended (EOF, error or close) while this exchange owned it. */
   ended(err: CodedError | undefined): void {
     if (this.phase === 'done') return;
     if (this.phase === 'head') {
-      const e = err ?? codedError('socket hang up', 'ECONNRESET');
+      const e = this.#writeError ?? err ?? codedError('socket hang up', 'ECONNRESET');
       if (!this.#gotByte && this.conn.served > 0) STALE.add(e);
       this.fail(e);
       return;
@@ -1063,7 +1235,7 @@ class Exchange {
   bodyDestroyed(): void {
     if (this.phase === 'done') return;
     this.#finish();
-    this.conn.socket.destroy();
+    this.conn.destroy();
   }
 }
 

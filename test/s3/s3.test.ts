@@ -312,7 +312,7 @@ for (const entry of servers) {
       expect(sha(await readAll(r.fs, r.uri('reset-once.bin')))).toBe(sha(data));
     });
 
-    it('parts go as plain PUTs signed by the SDK signer (fastParts), or through the SDK when it is off', async () => {
+    it('parts go as plain PUTs signed by the SDK signer (fastParts; bodies off-thread, on the main thread, or through node:http), or through the SDK when it is off', async () => {
       const data = payload(11 * MiB + 9, 41);
       const sdkHeader = 'amz-sdk-invocation-id';
       const partHeaders = (p: FaultProxy) =>
@@ -328,6 +328,20 @@ for (const entry of servers) {
         expect(h['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
       }
       expect(sha(await readAll(r.fs, r.uri('fast-parts.bin')))).toBe(sha(data));
+
+      // The same plain PUTs with their bodies written on the main thread, and through node:http.
+      for (const variant of [{ offThreadWrites: false }, { fastGet: false }]) {
+        const other = await rig(server, variant);
+        try {
+          await writeStream(other.fs, other.uri('variant.bin'), data);
+          const heads = partHeaders(other.proxy);
+          expect(heads, JSON.stringify(variant)).toHaveLength(3);
+          for (const h of heads) expect(h[sdkHeader]).toBeUndefined();
+          expect(sha(await readAll(other.fs, other.uri('variant.bin')))).toBe(sha(data));
+        } finally {
+          await other.close();
+        }
+      }
 
       const viaSdk = await rig(server, { fastParts: false });
       try {

@@ -745,3 +745,166 @@ describe('SocketGetHandler under the S3 SDK', () => {
     expect(gets[0]!.auth).toMatch(/^AWS4-HMAC-SHA256 /);
   });
 });
+
+describe('SocketGetHandler.send: request bodies (S3 parts)', () => {
+  function putPart(port: number, length: number): SmithyHttpRequest {
+    return {
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port,
+      method: 'PUT',
+      path: '/bucket/k',
+      query: { partNumber: '1', uploadId: 'u', 'x-id': 'UploadPart' },
+      headers: { host: `127.0.0.1:${port}`, 'content-length': String(length) },
+    };
+  }
+
+  /** Answers every PUT with its body's SHA-256 as the ETag, once the body has been read. */
+  async function hashingServer(opts: { holdMs?: number } = {}): Promise<HttpFixture> {
+    return httpServer((req, res) => {
+      const h = createHash('sha256');
+      let n = 0;
+      if (opts.holdMs) {
+        req.pause(); // let the client fill every socket buffer before anything is read
+        setTimeout(() => req.resume(), opts.holdMs);
+      }
+      req.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+      });
+      req.on('end', () =>
+        res
+          .writeHead(200, { etag: `"${h.digest('hex')}"`, 'x-bytes': String(n), 'content-length': '0' })
+          .end(),
+      );
+    });
+  }
+
+  /** Buffers of several sizes (one empty, one a view into a larger buffer) and their SHA-256. */
+  function parts(total: number, seed: number): { buffers: Buffer[]; length: number; sha: string } {
+    const big = randomBytes(total + 17);
+    big[0] = seed;
+    const buffers = [
+      big.subarray(17, 17 + 1000),
+      Buffer.alloc(0),
+      big.subarray(17 + 1000, 17 + 1000 + 3 * MiB),
+      big.subarray(17 + 1000 + 3 * MiB, 17 + total),
+    ];
+    const length = buffers.reduce((a, b) => a + b.length, 0);
+    return { buffers, length, sha: sha(Buffer.concat(buffers)) };
+  }
+
+  for (const offThreadWrites of [true, false]) {
+    it(`sends the buffers in order ${offThreadWrites ? 'from the threadpool' : 'from the main thread'}, reads the answer after them, and keeps the socket alive`, async () => {
+      const srv = await hashingServer();
+      const h = handler({ offThreadWrites });
+      for (const seed of [1, 2]) {
+        const body = parts(5 * MiB + 333, seed);
+        const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
+        expect(response.statusCode).toBe(200);
+        expect(response.headers.etag).toBe(`"${body.sha}"`);
+        expect(response.headers['x-bytes']).toBe(String(body.length));
+        await drain(response.body as Readable);
+      }
+      expect(h.stats).toMatchObject({ requests: 2, connections: 1, reused: 1 });
+      if (offThreadWrites) expect(h.stats.offThreadWrites).toBeGreaterThan(0);
+      else expect(h.stats.offThreadWrites).toBe(0);
+    });
+  }
+
+  it('a server slower than the sender: the full socket is waited for through libuv, bytes intact', async () => {
+    const srv = await hashingServer({ holdMs: 300 });
+    const h = handler();
+    const body = parts(24 * MiB, 3);
+    const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
+    expect(response.headers.etag).toBe(`"${body.sha}"`);
+    expect(h.stats.drainWaits).toBeGreaterThan(0);
+  });
+
+  it('a pooled socket that died while idle is retried once, on a fresh one, with the whole body', async () => {
+    const digests: string[] = [];
+    const srv = await httpServer((req, res, nth) => {
+      if (nth === 2) {
+        req.socket.destroy(); // dies as it is reused
+        return;
+      }
+      const hash = createHash('sha256');
+      req.on('data', (d: Buffer) => hash.update(d));
+      req.on('end', () => {
+        digests.push(hash.digest('hex'));
+        res.writeHead(200, { etag: '"e"', 'content-length': '0' }).end();
+      });
+    });
+    const h = handler();
+    const first = parts(2 * MiB, 4);
+    await drain((await h.send(putPart(srv.port, first.length), first.buffers)).response.body as Readable);
+    const second = parts(6 * MiB, 5);
+    const { response } = await h.send(putPart(srv.port, second.length), second.buffers);
+    expect(response.statusCode).toBe(200);
+    expect(digests).toEqual([first.sha, second.sha]);
+    expect(srv.connections).toHaveLength(2);
+  });
+
+  it('an answer the server sends before reading the body (403, then a half-close or a close) is what the caller gets', async () => {
+    const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
+    for (const close of ['half-close', 'close'] as const) {
+      const srv = await rawServer((socket) => {
+        socket.write(
+          `HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\nConnection: close\r\n\r\n${xml}`,
+        );
+        // half-close: it still reads (and discards) the body; close: unread bytes, so a reset, and
+        // the client's write fails (the answer is read after that failure)
+        if (close === 'half-close') socket.end();
+        else socket.destroy();
+      });
+      const body = parts(16 * MiB, 6);
+      const { response } = await handler().send(putPart(srv.port, body.length), body.buffers);
+      expect(response.statusCode, close).toBe(403);
+      expect((await drain(response.body as Readable)).bytes.toString()).toBe(xml);
+    }
+  });
+
+  it('a reset mid-body fails with ECONNRESET or EPIPE named TimeoutError (retryable), socket not pooled', async () => {
+    const srv = await rawServer((socket) => {
+      let n = 0;
+      socket.on('data', (d: Buffer) => {
+        n += d.length;
+        if (n > MiB) socket.resetAndDestroy();
+      });
+    });
+    const h = handler();
+    const body = parts(16 * MiB, 7);
+    const err = await errorOf(h.send(putPart(srv.port, body.length), body.buffers));
+    expect(err.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+    expect(err.name).toBe('TimeoutError');
+    expect(mapS3Error(err, { syscall: 'write', path: 's3://b/k' })).toMatchObject({ retryable: true });
+    expect(h.stats.idle).toBe(0);
+  });
+
+  it('socketTimeout: a server that stops reading fails the request with ETIMEDOUT', async () => {
+    const srv = await rawServer((socket) => socket.pause()); // reads the head, then nothing
+    const body = parts(32 * MiB, 8);
+    const err = await errorOf(
+      handler({ socketTimeout: 200 }).send(putPart(srv.port, body.length), body.buffers),
+    );
+    expect(err).toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT' });
+  });
+
+  it('aborting while the body is being written rejects with AbortError and closes the socket', async () => {
+    const srv = await rawServer((socket) => socket.pause());
+    const ac = new AbortController();
+    const body = parts(32 * MiB, 9);
+    const pending = handler().send(putPart(srv.port, body.length), body.buffers, { abortSignal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    expect((await errorOf(pending)).name).toBe('AbortError');
+    // The server reads again: it sees the client's close.
+    const server = srv.connections[0]!;
+    const closed = once(server, 'close');
+    server.resume();
+    await closed;
+  });
+
+  it('takes plain HTTP only', () => {
+    expect(() => handler().send({ ...putPart(1, 0), protocol: 'https:' }, [])).toThrow(/plain HTTP only/);
+  });
+});
