@@ -17,6 +17,8 @@
  *   with `UNSIGNED-PAYLOAD` (so only where the backend allows that: HTTPS or a trusted endpoint).
  * - Anything unusual falls back to the SDK for the whole upload: SigV4a (multi-region access
  *   points), S3 Express session auth, no credential scope, no signer.
+ * - Over plain HTTP the PUT goes on the fast GET's raw sockets, its body written on the libuv
+ *   threadpool (`SocketGetHandler.send`); over HTTPS, node:https sends it.
  * - Errors come back in the SDK's error shape (`name` = the S3 error code, `$metadata`) for the
  *   backend's error table; socket errors keep their Node `code`. Retries are the multipart
  *   writer's (it retries what the table marks retryable), not the SDK's.

@@ -1,7 +1,8 @@
 /**
  * A faster GetObject over plain HTTP: a Smithy `HttpHandler` that serves `GET …?x-id=GetObject` on
  * raw keep-alive `net` sockets and hands every other request, unchanged, to the handler the SDK
- * built (its NodeHttpHandler).
+ * built (its NodeHttpHandler). The same sockets carry the S3 part sender's PUTs
+ * ({@link SocketGetHandler.send}), whose bodies are written off the main thread (see WAIT_SLICE).
  *
  * Why: node:http (under the SDK's NodeHttpHandler) allocates a fresh 64 KiB buffer per socket read.
  * In a process that has loaded the SDK the resulting garbage halves download speed. Here the socket
@@ -555,6 +556,7 @@ class Conn {
   /** An off-thread write of the socket's fd is in flight (see destroy). */
   #offThread = false;
   #destroyLater = false;
+  #settleLater: (() => void)[] = [];
 
   constructor(
     readonly pool: Pool,
@@ -642,53 +644,61 @@ class Conn {
       this.socket.write(head);
       return;
     }
-    // The response is read once the body is sent (or failed): see #sendBody.
-    this.socket.pause();
+    ex.bodyPending = true;
     void this.#sendBody(ex, head, body);
   }
 
   /**
-   * Writes the head, then the body. Reading is paused meanwhile: the read side is what could
-   * otherwise close the socket (a reset, an early response) while the threadpool writes its fd.
+   * Writes the head, then the body. Reading is paused only while the threadpool writes the fd (the
+   * read side is what could otherwise close the socket: a reset, an early answer); while libuv
+   * writes, the socket is read, so an answer the server sends before reading the whole body (an
+   * S3 error) is seen, and the rest of the body is then not sent.
    */
   async #sendBody(ex: Exchange, head: Buffer, body: readonly Uint8Array[]): Promise<void> {
+    const sending = (): boolean => this.exchange === ex && ex.phase === 'head' && !this.socket.destroyed;
     try {
       await this.#write(head);
       let list = body.filter((b) => b.length > 0);
       // Bounded: every pass writes at least one byte of `list` or throws.
       while (list.length > 0) {
-        if (this.exchange !== ex || this.socket.destroyed) return;
+        if (!sending()) return;
         const fd = ex.settings.offThread ? socketFd(this.socket) : undefined;
         if (fd === undefined) {
-          // On this thread: every buffer queued at once (one writev where they fit).
+          // On this thread: every buffer queued at once (one writev where they fit). The socket
+          // returns to the pool only once they are written (see Exchange.#respond).
           this.socket.cork();
           for (const b of list.slice(0, -1)) this.socket.write(b);
           const last = this.#write(list[list.length - 1]!);
           this.socket.uncork();
+          ex.bodyPending = false;
           await last;
-          break;
+          return;
         }
         let n: number;
         this.pool.offThreadWrites++;
+        this.socket.pause();
         this.#offThread = true;
         try {
           n = await writevFd(fd, list);
         } catch (err) {
           if ((err as CodedError).code !== 'EAGAIN') throw err;
-          // The socket buffer is full: libuv waits for it to drain as it writes the next slice.
           n = -1;
         } finally {
           this.#offThread = false;
-          if (this.#destroyLater) {
-            this.#destroyLater = false;
-            this.socket.destroy();
-          }
+          this.#afterOffThread();
         }
-        if (this.exchange !== ex || this.socket.destroyed) return;
+        if (!sending()) return;
         if (n < 0) {
+          // The socket buffer is full: libuv writes the next slice once it drains, and an answer
+          // may come meanwhile (reading is on).
           this.pool.drainWaits++;
           const first = list[0]!;
           const slice = first.length > WAIT_SLICE ? first.subarray(0, WAIT_SLICE) : first;
+          this.socket.resume();
+          // One turn of the event loop first: an answer (and a reset) already here is read before
+          // libuv writes (a failed libuv write closes the socket, unread answer and all).
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (!sending()) return;
           await this.#write(slice);
           n = slice.length;
         } else if (ex.settings.socketTimeout > 0) {
@@ -696,10 +706,31 @@ class Conn {
         }
         list = advance(list, n);
       }
-      if (this.exchange === ex && !this.socket.destroyed) this.socket.resume();
+      ex.bodyPending = false;
     } catch (err) {
       if (this.exchange === ex) ex.bodyFailed(err as CodedError);
+    } finally {
+      // The answer is read from here on (unless the exchange is over or reads its body already).
+      if (sending()) this.socket.resume();
     }
+  }
+
+  /** Once an off-thread write has returned: the deferred destroy, then the deferred settlements. */
+  #afterOffThread(): void {
+    if (this.#destroyLater) {
+      this.#destroyLater = false;
+      this.socket.destroy();
+    }
+    for (const fn of this.#settleLater.splice(0)) fn();
+  }
+
+  /**
+   * Runs `fn` (an exchange's rejection) now, or once the threadpool is done reading the body's
+   * buffers: the caller may reuse them as soon as the request settles.
+   */
+  afterBodyWrite(fn: () => void): void {
+    if (this.#offThread) this.#settleLater.push(fn);
+    else fn();
   }
 
   /** A write through libuv (it waits for the socket to drain); resolves once written. */
@@ -796,6 +827,8 @@ class SocketBody extends Readable {
 
 class Exchange {
   phase: 'head' | 'body' | 'done' = 'head';
+  /** A request body not yet all handed to the socket: the connection is then not reused. */
+  bodyPending = false;
   #framing: Framing = 'length';
   #keepAlive = false;
   /** A response byte arrived (a dead pooled socket is retried only before one). */
@@ -947,6 +980,9 @@ class Exchange {
       this.#framing = 'close';
     }
     if (this.#framing !== 'length') this.#keepAlive = false; // pooled only after Content-Length bodies
+    // An answer before the whole request body was written (an early error; a failed write): the
+    // server may still take the next request's bytes as the rest of this body.
+    if (this.bodyPending) this.#keepAlive = false;
     this.#expected = this.#remaining;
     clearTimeout(this.#requestTimer);
     clearTimeout(this.#writeTimer);
@@ -1132,6 +1168,8 @@ class Exchange {
     this.#finish();
     body.exchange = undefined;
     conn.served++;
+    // Request body bytes still queued in libuv (main-thread writes): not reusable yet.
+    if (this.#keepAlive && conn.socket.writableLength > 0) this.#keepAlive = false;
     if (this.#keepAlive) {
       if (this.#paused) conn.socket.resume(); // idle sockets keep reading, to see the server close
       conn.pool.release(conn);
@@ -1168,12 +1206,10 @@ class Exchange {
     const body = this.#body;
     this.#finish();
     this.conn.destroy();
-    if (before) {
-      if (err.name !== 'AbortError' && err.code && TIMEOUT_CODES.has(err.code)) err.name = 'TimeoutError';
-      this.reject(err);
-    } else {
-      body?.fail(err);
-    }
+    if (err.name !== 'AbortError' && err.code && TIMEOUT_CODES.has(err.code) && before)
+      err.name = 'TimeoutError';
+    // Settled once the threadpool no longer reads the request body (the caller may reuse it).
+    this.conn.afterBodyWrite(() => (before ? this.reject(err) : body?.fail(err)));
   }
 
   /**

@@ -845,24 +845,33 @@ describe('SocketGetHandler.send: request bodies (S3 parts)', () => {
     expect(srv.connections).toHaveLength(2);
   });
 
-  it('an answer the server sends before reading the body (403, then a half-close or a close) is what the caller gets', async () => {
-    const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
-    for (const close of ['half-close', 'close'] as const) {
-      const srv = await rawServer((socket) => {
-        socket.write(
-          `HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\nConnection: close\r\n\r\n${xml}`,
-        );
-        // half-close: it still reads (and discards) the body; close: unread bytes, so a reset, and
-        // the client's write fails (the answer is read after that failure)
-        if (close === 'half-close') socket.end();
-        else socket.destroy();
-      });
-      const body = parts(16 * MiB, 6);
-      const { response } = await handler().send(putPart(srv.port, body.length), body.buffers);
-      expect(response.statusCode, close).toBe(403);
-      expect((await drain(response.body as Readable)).bytes.toString()).toBe(xml);
-    }
-  });
+  for (const offThreadWrites of [true, false]) {
+    it(`an answer sent before the body was read (403, then a half-close, a close, or silence) is what the caller gets, and the socket is not reused (${offThreadWrites ? 'off-thread' : 'main-thread'} writes)`, async () => {
+      const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
+      for (const then of ['half-close', 'close', 'stall'] as const) {
+        const srv = await rawServer((socket) => {
+          // No "Connection: close": the socket would be reusable if the request had been whole.
+          socket.write(
+            `HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`,
+          );
+          // half-close: it still reads (and discards) the body; close (soon after): unread bytes,
+          // so a reset, and the client's writes fail; stall: the connection stays open and nothing
+          // more is read (the client's writes wait on a full socket).
+          if (then === 'half-close') socket.end();
+          else if (then === 'close') setTimeout(() => socket.destroy(), 20);
+          else socket.pause();
+        });
+        const h = handler({ offThreadWrites });
+        const body = parts(32 * MiB, 6);
+        const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
+        expect(response.statusCode, then).toBe(403);
+        expect((await drain(response.body as Readable)).bytes.toString()).toBe(xml);
+        // (After a half-close the whole body may have been read, and the server's FIN drops the
+        // pooled socket later.)
+        if (then !== 'half-close') expect(h.stats.idle, then).toBe(0);
+      }
+    });
+  }
 
   it('a reset mid-body fails with ECONNRESET or EPIPE named TimeoutError (retryable), socket not pooled', async () => {
     const srv = await rawServer((socket) => {
