@@ -115,19 +115,42 @@ export interface SocketGetOptions {
 }
 
 /**
- * Body buffer size. Measured on loopback with this constant edited between runs (`node
- * dist/bench/benchmarks/s3/client.js --target avfs --direction down --size 4GiB` against a
- * discard server holding a 4 GiB object, 3 runs each): 64 KiB 2510–2710 MiB/s
- * (garbage: many objects), 128 KiB 2590–2910, 256 KiB 3020–3270, 512 KiB 2410–2830, 1 MiB
- * 2400–2710, 4 MiB 2020–2320 (each fresh large buffer's pages are faulted in by the socket read).
+ * Body buffer size for consumers that keep their chunks (fresh buffers). Measured on loopback with
+ * this constant edited between runs (`node dist/bench/benchmarks/s3/client.js --target avfs
+ * --direction down --size 4GiB` against a discard server holding a 4 GiB object, 3 runs each,
+ * before lending existed): 64 KiB 2510–2710 MiB/s (garbage: many objects), 128 KiB 2590–2910,
+ * 256 KiB 3020–3270, 512 KiB 2410–2830, 1 MiB 2400–2710, 4 MiB 2020–2320 (each fresh large
+ * buffer's pages are faulted in by the socket read).
  */
 const CHUNK = 256 * 1024;
 /**
  * Body buffers for consumers that give their chunks back (`FileHandle.read`, `readFile`; see
- * src/core/lending-pool.ts); other bodies get fresh buffers. Up to 128 free buffers (32 MiB, more
- * than a read has in flight), released after 2 s without a download.
+ * src/core/lending-pool.ts), from two pools, released after 2 s without a download. Reused
+ * buffers fault their pages in once, so for large bodies larger is better (fewer socket reads,
+ * fewer chunks through the streams): a body with at least 4 MiB still to come fills 4 MiB buffers
+ * (up to 8 kept free, 32 MiB), the rest and bodies of unknown length 256 KiB ones (up to 128, 32
+ * MiB), so many small reads at once do not each hold 4 MiB. A 1 GiB `FileHandle.read` drain of the
+ * discard server with the large size edited between runs (a throwaway script, 5–6 fresh
+ * processes each, medians): 4 MiB reads 3681 MiB/s with 256 KiB buffers, 3653 with 1 MiB, 3960
+ * with 2 MiB, 4261 with 4 MiB; 1 MiB reads 3412 → 4111 and 64 KiB reads 3460 → 4005 from 256 KiB
+ * to 4 MiB.
  */
+const LARGE_CHUNK = 4 * 1024 * 1024;
 const bodyBuffers = new LendingPool(CHUNK, 128);
+const largeBodyBuffers = new LendingPool(LARGE_CHUNK, 8);
+
+/** `view` of `chunk` handed to a consumer (registered with whichever pool `chunk` came from). */
+function lend(chunk: Buffer, view: Buffer): Buffer {
+  bodyBuffers.lend(chunk, view);
+  return largeBodyBuffers.lend(chunk, view);
+}
+
+/** Nothing writes into `chunk` again (its pool reuses it once every lent view is back). */
+function seal(chunk: Buffer): void {
+  bodyBuffers.seal(chunk);
+  largeBodyBuffers.seal(chunk);
+}
+
 /** First buffer for bodies of unknown length (a small chunked error body gets no full-size buffer). */
 const FIRST_UNKNOWN = 64 * 1024;
 /** Response head limit, and the size of each connection's (reused) head buffer. */
@@ -1014,11 +1037,17 @@ class Exchange {
   // -- body -----------------------------------------------------------------------------------
 
   #nextChunk(first: boolean): void {
-    if (this.#chunk) bodyBuffers.seal(this.#chunk);
+    if (this.#chunk) seal(this.#chunk);
     const size =
       this.#framing === 'length' ? Math.min(CHUNK, this.#remaining) : first ? FIRST_UNKNOWN : CHUNK;
     this.#chunk =
-      size === CHUNK && this.#lending ? bodyBuffers.take() : size > 0 ? Buffer.allocUnsafe(size) : undefined;
+      this.#lending && this.#framing === 'length' && this.#remaining >= LARGE_CHUNK
+        ? largeBodyBuffers.take()
+        : size === CHUNK && this.#lending
+          ? bodyBuffers.take()
+          : size > 0
+            ? Buffer.allocUnsafe(size)
+            : undefined;
     this.#filled = 0;
     this.#sent = 0;
   }
@@ -1036,15 +1065,15 @@ class Exchange {
       if (this.#remaining === 0) {
         // The chunk was sized to end exactly here.
         const chunk = this.#chunk!;
-        const last = bodyBuffers.lend(chunk, chunk.subarray(this.#sent, this.#filled));
-        bodyBuffers.seal(chunk);
+        const last = lend(chunk, chunk.subarray(this.#sent, this.#filled));
+        seal(chunk);
         this.#chunk = undefined;
         this.#complete(last);
         return;
       }
     }
     if (this.#filled === this.#chunk!.length) {
-      const full = bodyBuffers.lend(this.#chunk!, this.#chunk!.subarray(this.#sent));
+      const full = lend(this.#chunk!, this.#chunk!.subarray(this.#sent));
       this.#nextChunk(false);
       this.#push(full);
     } else if (this.#flushTimer === undefined) {
@@ -1056,7 +1085,7 @@ class Exchange {
   #flush(): void {
     this.#flushTimer = undefined;
     if (this.phase !== 'body' || !this.#chunk || this.#filled === this.#sent) return;
-    const part = bodyBuffers.lend(this.#chunk, this.#chunk.subarray(this.#sent, this.#filled));
+    const part = lend(this.#chunk, this.#chunk.subarray(this.#sent, this.#filled));
     this.#sent = this.#filled;
     this.#push(part);
   }
@@ -1096,7 +1125,7 @@ class Exchange {
           const take = Math.min(this.#cleft, end - i);
           this.#received += take;
           this.#cleft -= take;
-          const run = bodyBuffers.lend(buf, buf.subarray(i, i + take));
+          const run = lend(buf, buf.subarray(i, i + take));
           i += take;
           if (this.#cleft === 0) this.#cstate = 'cr';
           this.#push(run);
@@ -1186,7 +1215,7 @@ class Exchange {
   #finish(): void {
     this.phase = 'done';
     // Nothing writes into the buffer from here on (the connection is detached).
-    if (this.#chunk) bodyBuffers.seal(this.#chunk);
+    if (this.#chunk) seal(this.#chunk);
     this.#chunk = undefined;
     clearTimeout(this.#requestTimer);
     clearTimeout(this.#writeTimer);
@@ -1240,7 +1269,7 @@ class Exchange {
     if (this.#framing === 'close' && err === undefined) {
       // Close-delimited: EOF is the end of the body.
       const chunk = this.#chunk;
-      const last = chunk ? bodyBuffers.lend(chunk, chunk.subarray(this.#sent, this.#filled)) : undefined;
+      const last = chunk ? lend(chunk, chunk.subarray(this.#sent, this.#filled)) : undefined;
       this.#keepAlive = false;
       this.#complete(last);
       return;
@@ -1341,5 +1370,8 @@ export function parseHead(text: string): ParsedHead | CodedError {
 
 /** The body buffer pool's counters (for tests). */
 export function bodyBufferStats(): { reused: number; free: number } {
-  return { reused: bodyBuffers.reused, free: bodyBuffers.free };
+  return {
+    reused: bodyBuffers.reused + largeBodyBuffers.reused,
+    free: bodyBuffers.free + largeBodyBuffers.free,
+  };
 }
