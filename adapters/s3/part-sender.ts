@@ -139,14 +139,18 @@ export class PartSender {
     const signer = await this.#cached;
     const query = { partNumber: String(partNumber), uploadId, 'x-id': 'UploadPart' };
     const host = target.port !== undefined ? `${target.hostname}:${target.port}` : target.hostname;
+    // The request as signed and as sent (the signer adds its headers to these).
+    const request = {
+      method: 'PUT',
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      path: target.path,
+      query,
+    };
     const signed = await signer.sign(
       {
-        method: 'PUT',
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        path: target.path,
-        query,
+        ...request,
         headers: {
           host,
           'content-type': 'application/octet-stream',
@@ -159,18 +163,7 @@ export class PartSender {
     );
     const https = target.protocol === 'https:';
     if (!https && this.#sockets) {
-      const { response } = await this.#sockets.send(
-        {
-          method: 'PUT',
-          protocol: target.protocol,
-          hostname: target.hostname,
-          port: target.port,
-          path: target.path,
-          query,
-          headers: signed.headers,
-        },
-        buffers,
-      );
+      const { response } = await this.#sockets.send({ ...request, headers: signed.headers }, buffers);
       const body = response.body as AsyncIterable<Buffer>;
       if (response.statusCode !== 200) throw serviceError(response.statusCode, await text(body));
       await text(body, 0);
