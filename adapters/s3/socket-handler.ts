@@ -1269,7 +1269,11 @@ class Exchange {
     if (this.#framing === 'close' && err === undefined) {
       // Close-delimited: EOF is the end of the body.
       const chunk = this.#chunk;
-      const last = chunk ? lend(chunk, chunk.subarray(this.#sent, this.#filled)) : undefined;
+      // (Nothing unsent, nothing lent: a view never pushed would never come back.)
+      const last =
+        chunk && this.#filled > this.#sent
+          ? lend(chunk, chunk.subarray(this.#sent, this.#filled))
+          : undefined;
       this.#keepAlive = false;
       this.#complete(last);
       return;

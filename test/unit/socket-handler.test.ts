@@ -373,7 +373,7 @@ describe('SocketGetHandler: lending body buffers to a consumer that gives them b
   async function copyOut(
     body: Readable,
     into: Buffer,
-    keep: (i: number) => boolean = () => false,
+    keep: (i: number, chunk: Buffer) => boolean = () => false,
   ): Promise<{ length: number; kept: { chunk: Buffer; copy: Buffer }[]; memories: Set<ArrayBufferLike> }> {
     let at = 0;
     let i = 0;
@@ -383,7 +383,7 @@ describe('SocketGetHandler: lending body buffers to a consumer that gives them b
       memories.add(chunk.buffer);
       chunk.copy(into, at);
       at += chunk.length;
-      if (keep(i++)) kept.push({ chunk, copy: Buffer.from(chunk) });
+      if (keep(i++, chunk)) kept.push({ chunk, copy: Buffer.from(chunk) });
       else giveBack(chunk);
     });
     await once(body, 'end');
@@ -428,12 +428,20 @@ describe('SocketGetHandler: lending body buffers to a consumer that gives them b
       res.end(data);
     });
     const h = handler();
-    // Lending, but chunks 1 (a 4 MiB buffer) and 9 (a 256 KiB one) are kept: they must still
-    // hold their bytes at the end.
+    // Lending, but the first chunk of the second 4 MiB buffer and the second chunk of a 256 KiB
+    // one are kept: they must still hold their bytes at the end.
     const res = await send(h, getObject(srv.port));
     requestLending(res.body);
     const out = Buffer.alloc(data.length);
-    const { kept } = await copyOut(res.body, out, (i) => i === 1 || i === 9);
+    const large = new Set<ArrayBufferLike>();
+    let small = 0;
+    const { kept } = await copyOut(res.body, out, (_i, c) => {
+      if (c.buffer.byteLength === 4 * MiB) {
+        large.add(c.buffer);
+        return large.size === 2 && c.byteOffset === 0;
+      }
+      return ++small === 2;
+    });
     expect(sha(out)).toBe(sha(data));
     expect(kept).toHaveLength(2);
     expect(kept.map((k) => k.chunk.buffer.byteLength)).toEqual([4 * MiB, 256 * 1024]);
@@ -444,6 +452,74 @@ describe('SocketGetHandler: lending body buffers to a consumer that gives them b
     const { memories } = await copyOut(plain.body, Buffer.alloc(data.length));
     expect(bodyBufferStats().reused).toBe(before);
     expect(memories.size).toBe((12 * MiB) / (256 * 1024));
+  });
+
+  /** A second lending GET right after: it would refill any buffer returned too early. */
+  async function secondRead(h: SocketGetHandler, port: number, key: string, data: Buffer): Promise<void> {
+    const res = await send(h, getObject(port, key));
+    requestLending(res.body);
+    const out = Buffer.alloc(data.length);
+    await copyOut(res.body, out);
+    expect(sha(out)).toBe(sha(data));
+  }
+
+  it('kept views stay intact: the last view of a body that ends on a 4 MiB buffer, and one the 10 ms flush lent', async () => {
+    const exact = randomBytes(256 * 1024 + 4 * MiB); // ends exactly at a 4 MiB buffer's end
+    const slow = randomBytes(256 * 1024 + 8 * MiB); // 1000 bytes of a 4 MiB buffer, then a pause
+    const other = randomBytes(256 * 1024 + 8 * MiB);
+    const srv = await httpServer((req, res) => {
+      const data = req.url!.includes('exact') ? exact : req.url!.includes('slow') ? slow : other;
+      res.setHeader('content-length', data.length);
+      if (data !== slow) {
+        res.end(data);
+        return;
+      }
+      res.write(data.subarray(0, 256 * 1024 + 1000));
+      setTimeout(() => res.end(data.subarray(256 * 1024 + 1000)), 200);
+    });
+    const h = handler();
+    for (const [key, data, keep] of [
+      ['exact', exact, (c: Buffer) => c.buffer.byteLength === 4 * MiB],
+      [
+        'slow',
+        slow,
+        (c: Buffer) => c.buffer.byteLength === 4 * MiB && c.byteOffset === 0 && c.length < 4 * MiB,
+      ],
+    ] as const) {
+      const res = await send(h, getObject(srv.port, key));
+      requestLending(res.body);
+      const out = Buffer.alloc(data.length);
+      const { kept } = await copyOut(res.body, out, (_i, c) => keep(c));
+      expect(sha(out)).toBe(sha(data));
+      expect(kept.length, key).toBeGreaterThan(0);
+      await secondRead(h, srv.port, 'other', other);
+      for (const k of kept) expect(k.chunk.equals(k.copy), key).toBe(true);
+    }
+  });
+
+  it('a lending body destroyed midway returns its buffer in filling to the pool', async () => {
+    const data = randomBytes(64 * MiB);
+    const srv = await httpServer((_req, res) => {
+      res.setHeader('content-length', data.length);
+      res.end(data);
+    });
+    const res = await send(handler(), getObject(srv.port));
+    requestLending(res.body);
+    let large = 0;
+    await new Promise<void>((resolve) =>
+      res.body.on('data', (c: Buffer) => {
+        giveBack(c);
+        if (c.buffer.byteLength === 4 * MiB && ++large === 2) {
+          res.body.pause();
+          resolve();
+        }
+      }),
+    );
+    await sleep(50);
+    const before = bodyBufferStats().free;
+    res.body.destroy();
+    await once(res.body, 'close');
+    expect(bodyBufferStats().free).toBeGreaterThan(before);
   });
 });
 
