@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import picomatch from 'picomatch';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
-import { copyByHandles } from '../vfs/handle-copy.js';
+import { copyByHandles, copyIntoStream } from '../vfs/handle-copy.js';
 import { isTempName, pathExists, tempSibling, writeThroughTemp } from '../vfs/temp-write.js';
 
 export { isTempName };
@@ -308,8 +308,9 @@ export class FileOps {
    * - Onto a store that writes in place: FileHandle reads and writes through two reused buffers
    *   (src/vfs/handle-copy.ts) into a hidden sibling renamed into place; an object-store source
    *   then refills its own read buffers instead of allocating (src/core/lending-pool.ts).
-   * - Onto an object store: streamed chunk by chunk into a write that commits at the end, or is
-   *   aborted on failure (a FileHandle has no abort).
+   * - Onto an object store: the same reads, each block written into the store's write stream,
+   *   which commits when it finishes or aborts the upload when destroyed (a FileHandle has no
+   *   abort; see copyIntoStream).
    * Either way a failure leaves `dst` absent or as it was.
    */
   async copyFrom(
@@ -346,24 +347,17 @@ export class FileOps {
       }
       return bytes;
     }
-    const reader = await source.open(src, 'rb');
-    let writer: ArtifactFile;
     try {
-      writer = await this.open(dst, options.exclusive ? 'xb' : 'wb');
+      await copyIntoStream(
+        source.fs,
+        source.resolvePath(src, 'copyfile'),
+        this.fs,
+        this.resolvePath(dst, 'copyfile'),
+        options.exclusive ? 'wx' : 'w',
+        onBlock,
+      );
     } catch (err) {
-      await reader.close();
-      throw err;
-    }
-    try {
-      for await (const chunk of reader) {
-        onBlock(chunk);
-        await writer.write(chunk);
-      }
-      await writer.close();
-    } catch (err) {
-      await writer.abort(err as Error);
-      await reader.close().catch(() => undefined);
-      throw err;
+      throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
     }
     return bytes;
   }

@@ -15,7 +15,6 @@
  *   rename across mounts is EXDEV.
  * - A path no mount serves is ENODEV, with a hint naming the scheme.
  */
-import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { constants, ReadStream, WriteStream } from 'node:fs';
 import type { FsError } from '../core/errors.js';
@@ -23,7 +22,7 @@ import { errorCode, fsError, toFsError } from '../core/errors.js';
 import { formatLocation, parseLocation, pathToString, type Location } from '../core/uri.js';
 import { assembleFs, type AnyFn } from '../fs/assemble.js';
 import { CALLBACK_METHODS, PROMISE_METHODS, SYNC_METHODS, type FsAdapter } from '../fs/types.js';
-import { copyByHandles } from './handle-copy.js';
+import { copyByHandles, copyIntoStream } from './handle-copy.js';
 import { writeThroughTemp } from './temp-write.js';
 
 export interface MountOptions {
@@ -347,9 +346,15 @@ function createRoutingFs(table: MountTable): FsAdapter {
     const st = await from.mount.adapter.promises.stat(from.adapterPath);
     if (st.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
     const dst = to.mount.adapter;
-    const stream = (path: string, flags: string): Promise<void> =>
-      pipeline(from.mount.adapter.createReadStream(from.adapterPath), dst.createWriteStream(path, { flags }));
-    if (commitsOnClose(dst)) return stream(to.adapterPath, exclusive ? 'wx' : 'w');
+    // Into an object store: its write stream, which commits when it finishes (see handle-copy.ts).
+    if (commitsOnClose(dst))
+      return copyIntoStream(
+        from.mount.adapter,
+        from.adapterPath,
+        dst,
+        to.adapterPath,
+        exclusive ? 'wx' : 'w',
+      );
     const existing = await dst.promises.stat(to.adapterPath).catch((err: unknown) => {
       if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return undefined;
       throw err;
