@@ -1,5 +1,5 @@
 /**
- * Full GCs during an S3 download, per way of reading (the figures behind src/core/lending-pool.ts
+ * Full GCs during an S3 transfer, per way of reading or copying (the figures behind src/core/lending-pool.ts
  * and src/vfs/handle-copy.ts). Each read runs in a fresh `node --trace-gc` child against the
  * discard server, which serves a seeded object; the child reports MiB/s and the parent counts the
  * child's Mark-Compact lines. Modes:
@@ -11,8 +11,12 @@
  *   through two reused buffers;
  * - `copy-stream`: the same copy as a stream pipeline (createReadStream into node:fs
  *   createWriteStream), the way the mount table copied before.
+ * - `upload-copy`: the other way, a mount table's copyFile of a local file (written once by the
+ *   parent, the payload's bytes) onto S3: FileHandle reads into the object store's write stream;
+ * - `upload-copy-stream`: the same upload as a stream pipeline (node:fs createReadStream into the
+ *   flavor's createWriteStream), the way the mount table copied onto object stores before.
  *
- *   npm run bench:s3-gc -- [--size 1GiB] [--rounds 3] [--modes http,http-sdk,stream,handle,copy,copy-stream]
+ *   npm run bench:s3-gc -- [--size 1GiB] [--rounds 3] [--modes http,http-sdk,stream,handle,copy,copy-stream,upload-copy,upload-copy-stream]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,10 +27,19 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { machineInfo, median, repoRoot, rotate } from '../common.js';
-import { drain, formatSize, MiB, parseSize } from './payload.js';
+import { drain, formatSize, MiB, parseSize, payloadBlock } from './payload.js';
 import { startDiscardServer } from './server-process.js';
 
-const MODES = ['http', 'http-sdk', 'stream', 'handle', 'copy', 'copy-stream'] as const;
+const MODES = [
+  'http',
+  'http-sdk',
+  'stream',
+  'handle',
+  'copy',
+  'copy-stream',
+  'upload-copy',
+  'upload-copy-stream',
+] as const;
 type Mode = (typeof MODES)[number];
 const BUCKET = 'bench';
 const KEY = 'gc-check';
@@ -60,7 +73,7 @@ async function child(mode: Mode, endpoint: string, size: number): Promise<ChildR
     });
   const inst = mode === 'http' ? undefined : await flavor();
   const { MountTable } = await import('../../src/vfs/mount-table.js');
-  const dest = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `avfs-gc-check-${process.pid}.bin`);
+  const dest = join(localDir(), `avfs-gc-check-${process.pid}.bin`);
   const t0 = performance.now();
   let bytes = 0;
   if (mode === 'http' || mode === 'http-sdk') bytes = await get();
@@ -70,6 +83,17 @@ async function child(mode: Mode, endpoint: string, size: number): Promise<ChildR
     const buf = Buffer.allocUnsafe(4 * MiB);
     for (let n = -1; n !== 0; bytes += n) n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
     await fh.close();
+  } else if (mode === 'upload-copy' || mode === 'upload-copy-stream') {
+    const target = `s3://${BUCKET}/${KEY}-up`;
+    if (mode === 'upload-copy') {
+      const table = new MountTable();
+      table.mount(`s3://${BUCKET}`, inst!.adapter);
+      table.mount('file:///', nodeFs as never);
+      await table.fs.promises.copyFile(uploadSource(), target);
+    } else {
+      await pipeline(nodeFs.createReadStream(uploadSource()), inst!.adapter.createWriteStream(`/${KEY}-up`));
+    }
+    bytes = size;
   } else {
     try {
       if (mode === 'copy') {
@@ -89,6 +113,16 @@ async function child(mode: Mode, endpoint: string, size: number): Promise<ChildR
   await inst?.close?.();
   if (bytes !== size) throw new Error(`${mode}: read ${bytes} bytes, expected ${size}`);
   return { mode, bytes, seconds };
+}
+
+/** Where local files go: tmpfs when there is one. */
+function localDir(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+/** The local file the upload modes copy (written by the parent). */
+function uploadSource(): string {
+  return join(localDir(), 'avfs-gc-check-upload-source.bin');
 }
 
 // ---- parent ------------------------------------------------------------------------------------
@@ -144,6 +178,17 @@ async function main(): Promise<void> {
   try {
     await server.createBucket(BUCKET);
     await server.seed(BUCKET, KEY, size);
+    if (modes.some((m) => m.startsWith('upload-'))) {
+      // The payload's bytes (the discard server checks what it receives against them).
+      const out = nodeFs.openSync(uploadSource(), 'w');
+      try {
+        const block = payloadBlock();
+        for (let at = 0; at < size; at += block.length)
+          nodeFs.writeSync(out, block, 0, Math.min(block.length, size - at));
+      } finally {
+        nodeFs.closeSync(out);
+      }
+    }
     for (let round = 1; round <= rounds; round++) {
       // Rotated each round, so slow drift of the machine favours no mode.
       for (const mode of rotate(modes, round - 1)) {
@@ -154,6 +199,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await server.stop();
+    rmSync(uploadSource(), { force: true });
   }
   const lines = [
     `| mode | MiB/s (median, min–max) | full GCs (median, min–max) | runs |`,
@@ -173,7 +219,7 @@ async function main(): Promise<void> {
     file,
     JSON.stringify({ benchmark: 's3-gc', size, rounds, modes, machine: machineInfo(), runs }, null, 2) + '\n',
   );
-  console.log(`\n${formatSize(size)} read, ${rounds} round(s):\n${lines.join('\n')}\n\nwrote ${file}`);
+  console.log(`\n${formatSize(size)} each, ${rounds} round(s):\n${lines.join('\n')}\n\nwrote ${file}`);
 }
 
 main().catch((err: unknown) => {

@@ -12,9 +12,10 @@
  * object-store adapters refill their own (lent) socket buffers, and each write is 4 MiB.
  * Measured with `npm run bench:s3-gc -- --rounds 5` (modes `copy` and `copy-stream`): S3 (discard
  * server) to a tmpfs file, 1 GiB, through a mount table's `copyFile`: 1348 MiB/s median with 1 full
- * GC by handles, 574 MiB/s with 35 through a stream pipeline. The other way, a 1 GiB tmpfs file to
- * S3 (the discard server; a throwaway script, 2 runs each): 594–612 MiB/s at 1.8 CPU-s through a
- * stream pipeline, 1992–2139 MiB/s at 0.6 CPU-s by a handle into the write stream.
+ * GC by handles, 574 MiB/s with 35 through a stream pipeline. The other way (modes `upload-copy`
+ * and `upload-copy-stream`, `benchmarks/results/s3-gc-2026-11-30T10-57-37Z.json`), a 1 GiB tmpfs
+ * file onto S3: 1947 MiB/s median with 1 full GC into the write stream, 522 with 42 through a
+ * stream pipeline.
  */
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
