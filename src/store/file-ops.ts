@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import picomatch from 'picomatch';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
-import { copyByHandles, copyIntoStream } from '../vfs/handle-copy.js';
+import { copyByHandles, copyIntoStream, opened } from '../vfs/handle-copy.js';
 import { isTempName, pathExists, tempSibling, writeThroughTemp } from '../vfs/temp-write.js';
 
 export { isTempName };
@@ -200,26 +200,6 @@ export class ArtifactFile {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** Resolves once a stream has opened its target ('ready' in node:fs, 'open' in memfs), or rejects. */
-function opened(stream: Readable | Writable): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const done = (): void => {
-      stream.off('ready', done);
-      stream.off('open', done);
-      stream.off('error', fail);
-      resolve();
-    };
-    const fail = (err: Error): void => {
-      stream.off('ready', done);
-      stream.off('open', done);
-      reject(err);
-    };
-    stream.once('ready', done);
-    stream.once('open', done);
-    stream.once('error', fail);
-  });
 }
 
 /** A file copied, or a directory made, by a cross-mount tree move (relative to the tree's root). */

@@ -466,6 +466,37 @@ describe('across mounts', () => {
     expect(sha256(await t.fs.promises.readFile('s3://bucket/keep'))).toBe(digest);
   });
 
+  it('from local disk onto an object store: the destination refusing (COPYFILE_EXCL) is EEXIST with the caller paths, nothing read first', async () => {
+    // node:fs reads finish later than memfs's: the destination's open fails first, and that is the
+    // error to report (not a write to the stream it destroyed).
+    const src = path.join(local, 'excl-src.bin');
+    await writeFile(src, payload);
+    await t.fs.promises.writeFile('s3://bucket/excl', 'original');
+    const blocks: number[] = [];
+    const err = await rejection(
+      t.fs.promises.copyFile(src, 's3://bucket/excl', nodeFs.constants.COPYFILE_EXCL),
+    );
+    expect(err.code).toBe('EEXIST');
+    expect(err.path).toBe(src);
+    expect(err.dest).toBe('s3://bucket/excl');
+    expect(await t.fs.promises.readFile('s3://bucket/excl', 'utf8')).toBe('original');
+    // The same through a store's copyFrom (avfs cp): EEXIST, and no block was seen.
+    const { FileOps } = await import('../../src/store/file-ops.js');
+    const here = new FileOps(t.fs, (p) => `s3://bucket/${p}`, { atomicWrites: true });
+    const there = new FileOps(t.fs, (p) => path.join(local, p));
+    const e2 = await rejection(
+      here.copyFrom(there, 'excl-src.bin', 'excl', {
+        exclusive: true,
+        onBlock: (b) => blocks.push(b.length),
+      }),
+    );
+    expect(e2.code).toBe('EEXIST');
+    expect(blocks).toEqual([]);
+    // Without the flag the copy goes through.
+    await t.fs.promises.copyFile(src, 's3://bucket/excl');
+    expect(sha256(await t.fs.promises.readFile('s3://bucket/excl'))).toBe(digest);
+  });
+
   it('copyFile of a directory across mounts is EISDIR', async () => {
     const err = await rejection(t.fs.promises.copyFile('mem://v', 's3://bucket/v'));
     expect(err.code).toBe('EISDIR');
