@@ -49,11 +49,7 @@ export async function copyByHandles(
   flags = 'wx',
   onBlock?: (block: Buffer) => void,
 ): Promise<void> {
-  const input = (await src.promises.open(from, 'r')) as unknown as Handle;
-  try {
-    // A directory opens for reading on local disk; its handle's stat says what it is (no extra
-    // request on an object store, whose handle knows its metadata from open).
-    if ((await input.stat()).isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile', path: from });
+  await withSource(src, from, async (input) => {
     const output = (await dst.promises.open(to, flags)) as unknown as Handle;
     let failed = true;
     try {
@@ -65,6 +61,21 @@ export async function copyByHandles(
         if (!failed) throw err;
       });
     }
+  });
+}
+
+/** Opens `from` for reading, refuses a directory, runs `copy` with the handle, and closes it. */
+async function withSource(
+  src: FsAdapter,
+  from: string,
+  copy: (input: Handle) => Promise<void>,
+): Promise<void> {
+  const input = (await src.promises.open(from, 'r')) as unknown as Handle;
+  try {
+    // A directory opens for reading on local disk; its handle's stat says what it is (no extra
+    // request on an object store, whose handle knows its metadata from open).
+    if ((await input.stat()).isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile', path: from });
+    await copy(input);
   } finally {
     await input.close().catch(() => undefined);
   }
@@ -84,9 +95,7 @@ export async function copyIntoStream(
   flags = 'wx',
   onBlock?: (block: Buffer) => void,
 ): Promise<void> {
-  const input = (await src.promises.open(from, 'r')) as unknown as Handle;
-  try {
-    if ((await input.stat()).isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile', path: from });
+  await withSource(src, from, async (input) => {
     const out = dst.createWriteStream(to, { flags }) as Writable;
     // Every error also reaches `opened`, a write's callback or `finished`; this keeps it from
     // being uncaught.
@@ -111,9 +120,7 @@ export async function copyIntoStream(
       await finished(out).catch(() => undefined);
       throw cause;
     }
-  } finally {
-    await input.close().catch(() => undefined);
-  }
+  });
 }
 
 /** Resolves once a stream has opened its target ('ready' in node:fs, 'open' in memfs), or rejects. */
