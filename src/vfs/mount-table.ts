@@ -343,10 +343,9 @@ function createRoutingFs(table: MountTable): FsAdapter {
    * failing midway never leaves a torn destination. Object-store mounts commit on close already.
    */
   async function copyAcross(from: Resolved, to: Resolved, exclusive: boolean): Promise<void> {
-    const st = await from.mount.adapter.promises.stat(from.adapterPath);
-    if (st.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
     const dst = to.mount.adapter;
     // Into an object store: its write stream, which commits when it finishes (see handle-copy.ts).
+    // A missing or directory source is found by opening it there (no extra request per copy).
     if (commitsOnClose(dst))
       return copyIntoStream(
         from.mount.adapter,
@@ -355,6 +354,8 @@ function createRoutingFs(table: MountTable): FsAdapter {
         to.adapterPath,
         exclusive ? 'wx' : 'w',
       );
+    const st = await from.mount.adapter.promises.stat(from.adapterPath);
+    if (st.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
     const existing = await dst.promises.stat(to.adapterPath).catch((err: unknown) => {
       if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return undefined;
       throw err;

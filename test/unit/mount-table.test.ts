@@ -492,6 +492,15 @@ describe('across mounts', () => {
     );
     expect(e2.code).toBe('EEXIST');
     expect(blocks).toEqual([]);
+    // The source is checked by opening it (no stat first): missing is ENOENT, a directory EISDIR.
+    const missing = await rejection(t.fs.promises.copyFile(path.join(local, 'nope'), 's3://bucket/n'));
+    expect(missing.code).toBe('ENOENT');
+    expect(missing.path).toBe(path.join(local, 'nope'));
+    expect(missing.dest).toBe('s3://bucket/n');
+    const dir = await rejection(t.fs.promises.copyFile(local, 's3://bucket/d'));
+    expect(dir.code).toBe('EISDIR');
+    expect(dir.dest).toBe('s3://bucket/d');
+    expect(backend.keys()).toEqual(['excl']);
     // Without the flag the copy goes through.
     await t.fs.promises.copyFile(src, 's3://bucket/excl');
     expect(sha256(await t.fs.promises.readFile('s3://bucket/excl'))).toBe(digest);
