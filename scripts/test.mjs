@@ -5,10 +5,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { printReliabilityTable } from './reliability-table.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const report = `${root}/test-results.json`;
 rmSync(report, { force: true });
+const reliabilityDir = `${root}/.reliability`;
+rmSync(reliabilityDir, { recursive: true, force: true });
 
 const vitest = spawnSync(
   process.execPath,
@@ -73,6 +76,8 @@ if (process.argv.length <= 2) {
     }
   }
 }
+
+printReliabilityTable(reliabilityDir);
 
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || short || vitest.status !== 0 || !data.success ? 1 : 0);

@@ -9,6 +9,7 @@ import type { ArtifactStore } from '../store/artifact-store.js';
 import { isTempName, joinPath } from '../store/file-ops.js';
 import { activeStoreName } from '../store/stores.js';
 import { UsageError } from './errors.js';
+import { refuseCatastrophic } from './guards.js';
 import { formatBytes, type Output } from './output.js';
 import { Progress } from './progress.js';
 import { basename, type Target, type Targets } from './targets.js';
@@ -241,8 +242,7 @@ async function mv(ctx: Context, operands: string[], options: { clobber?: boolean
   const totals: Totals = { files: 0, bytes: 0 };
   for (const spec of sources) {
     const src = await ctx.targets.resolve(spec);
-    if (src.full === src.store.path)
-      throw fsError('EPERM', { message: `EPERM: refusing to move the root of a store ('${src.spec}')` });
+    await refuseCatastrophic(ctx.targets, src, 'move', { preserveRoot: true });
     const st = await src.store.stat(src.full);
     const target = landing(dst, dstIsDir, src);
     const from = src.show(src.full);
@@ -271,14 +271,21 @@ async function mv(ctx: Context, operands: string[], options: { clobber?: boolean
   if (ctx.out.json) ctx.out.event({ type: 'done', ...totals });
 }
 
-async function rm(ctx: Context, specs: string[], opts: { recursive?: boolean; force?: boolean }) {
+async function rm(
+  ctx: Context,
+  specs: string[],
+  opts: { recursive?: boolean; force?: boolean; preserveRoot?: boolean },
+) {
   const removed: string[] = [];
+  const targets: Target[] = [];
+  // Every operand is checked before anything is removed: `rm -r a/ /` removes nothing.
   for (const spec of specs) {
     const t = await ctx.targets.resolve(spec);
-    if (t.full === t.store.path && t.store.name !== undefined)
-      throw fsError('EPERM', {
-        message: `EPERM: refusing to remove the root of the store '${t.store.name}' (delete the store with 'avfs artifact-store delete', or remove what is inside it)`,
-      });
+    await refuseCatastrophic(ctx.targets, t, 'remove', { preserveRoot: opts.preserveRoot !== false });
+    targets.push(t);
+  }
+  for (const t of targets) {
+    const spec = t.spec;
     const st = await statOrNull(t);
     if (!st) {
       if (opts.force) continue;
@@ -373,6 +380,7 @@ export function addFileCommands(program: Command, run: Runner): void {
     .argument('<paths...>')
     .option('-r, --recursive', 'remove directories and their contents')
     .option('-f, --force', 'ignore paths that do not exist')
+    .option('--no-preserve-root', "allow removing '/' or a whole bucket (a store's root is always refused)")
     .action(run(rm as Action));
   program
     .command('mkdir')

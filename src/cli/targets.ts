@@ -81,19 +81,31 @@ export class Targets {
 
   /** The registered store with the longest root that contains `loc`. */
   async #owner(loc: Location): Promise<NamedStore | undefined> {
-    this.#records ??= listStores();
     let best: { store: NamedStore; depth: number } | undefined;
-    for (const s of await this.#records) {
-      let root: Location;
-      try {
-        root = parseLocation(s.path);
-      } catch {
-        continue;
-      }
+    for (const { store, root } of await this.#roots()) {
       if (isWithin(root, loc) && (!best || root.segments.length > best.depth))
-        best = { store: s, depth: root.segments.length };
+        best = { store, depth: root.segments.length };
     }
     return best?.store;
+  }
+
+  /** The registered stores (the default one too) whose root is `full` or lies below it. */
+  async storesWithin(full: string): Promise<NamedStore[]> {
+    const loc = parseLocation(full);
+    return (await this.#roots()).filter(({ root }) => isWithin(loc, root)).map(({ store }) => store);
+  }
+
+  async #roots(): Promise<Array<{ store: NamedStore; root: Location }>> {
+    this.#records ??= listStores();
+    const out: Array<{ store: NamedStore; root: Location }> = [];
+    for (const store of await this.#records) {
+      try {
+        out.push({ store, root: parseLocation(store.path) });
+      } catch {
+        // a record whose path no longer parses owns nothing
+      }
+    }
+    return out;
   }
 
   #store(key: string, open: () => Promise<ArtifactStore>): Promise<ArtifactStore> {

@@ -169,7 +169,7 @@ describe('local stores', () => {
       [['cp', 'a:runs/tree/a.txt', 'a:runs/tree/sub/b.json', 'b:not-a-dir'], 1, /is not a directory/],
       [['cp', 'a:missing.bin', 'b:x'], 1, /ENOENT: no such file or directory/],
       [['cp', 'a:runs/tree/a.txt'], 2, /cp needs a source and a destination/],
-      [['rm', '-r', 'a:'], 1, /refusing to remove the root of the store 'a'/],
+      [['rm', '-r', 'a:'], 2, /refusing to remove the root of the store 'a'/],
       [['ls', 'nostore:x'], 1, /no artifact store named 'nostore'/],
       [['ls', 'zz://bucket/x'], 1, /no flavor serves zz:\/\/ paths/],
     ];
