@@ -31,6 +31,13 @@ const OWNED: WriteChunkOptions = { owned: true };
 export interface CreateFsAdapterOptions {
   /** Concurrency for multi-object operations (directory rename, tree copy). Default 8. */
   concurrency?: number;
+  /**
+   * A directory that always exists, as the bucket itself does: a store's root prefix
+   * (`/ml` for a store at `s3://bucket/ml`). A fresh store is usable at once: its root is never
+   * missing (`stat`, `readdir`, a write directly below it), needs no marker, and `rmdir`/`rename`
+   * of it are EBUSY, as for a mount point.
+   */
+  root?: string;
 }
 
 /** A normalised adapter path: `key` has no leading or trailing `/`; `''` is the root. */
@@ -64,6 +71,9 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     return { key, display, slash: display.endsWith('/') && key !== '' };
   }
 
+  const rootKey = options.root === undefined ? '' : target(options.root, 'mount').key;
+  /** The bucket root and the store's root: directories that exist without a marker. */
+  const pinned = (key: string): boolean => key === '' || key === rootKey;
   const dirPrefix = (key: string): string => (key === '' ? '' : key + '/');
   const parentKey = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf('/')));
   const toDisplay = (key: string): string => '/' + key;
@@ -77,7 +87,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
   }
 
   async function kindOf(key: string): Promise<Kind> {
-    if (key === '') return { kind: 'directory' };
+    if (pinned(key)) return { kind: 'directory' };
     const [meta, child] = await Promise.all([backend.stat(key), firstUnder(key + '/')]);
     if (meta) return { kind: 'file', meta };
     if (child) return { kind: 'directory', meta: child };
@@ -85,13 +95,13 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
   }
 
   async function isDir(key: string): Promise<boolean> {
-    return key === '' || (await firstUnder(key + '/')) !== undefined;
+    return pinned(key) || (await firstUnder(key + '/')) !== undefined;
   }
 
   /** The code node:fs gives for a missing path: ENOTDIR when an ancestor is a file, else ENOENT. */
   async function missing(key: string, syscall: string, display: string, dest?: string): Promise<FsError> {
     let k = parentKey(key);
-    while (k !== '') {
+    while (!pinned(k)) {
       if (await backend.stat(k)) return fsError('ENOTDIR', { syscall, path: display, dest });
       if (await isDir(k)) break;
       k = parentKey(k);
@@ -101,11 +111,11 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
 
   async function requireParent(key: string, syscall: string, display: string, dest?: string): Promise<void> {
     const parent = parentKey(key);
-    if (parent === '') return;
+    if (pinned(parent)) return;
     if (!caps.directoryMarkers) {
       // Directories are implicit here: a write creates its parents, but never below a file.
       let k = parent;
-      while (k !== '') {
+      while (!pinned(k)) {
         if (await backend.stat(k)) throw fsError('ENOTDIR', { syscall, path: display, dest });
         k = parentKey(k);
       }
@@ -119,7 +129,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
 
   /** Keeps a directory in existence after its last entry is removed (node:fs semantics). */
   async function keepDir(key: string): Promise<void> {
-    if (key === '' || !caps.directoryMarkers) return;
+    if (pinned(key) || !caps.directoryMarkers) return;
     if (!(await isDir(key))) await putMarker(key);
   }
 
@@ -173,7 +183,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
 
   /** Opens a ranged reader, with node:fs error codes for directories and missing paths. */
   async function openReader(t: Target, range: ByteRange | undefined, syscall: string): Promise<Readable> {
-    if (t.key === '') throw fsError('EISDIR', { syscall: 'read', path: t.display });
+    if (pinned(t.key)) throw fsError('EISDIR', { syscall: 'read', path: t.display });
     try {
       // A read from byte 0 to the end is a whole-object read: backends verify those end to end.
       const whole = range && range.start === 0 && range.end === undefined;
@@ -214,7 +224,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     syscall: string,
     sizeHint?: number,
   ): Promise<ObjectWriter> {
-    if (t.key === '' || t.slash) throw fsError('EISDIR', { syscall, path: t.display });
+    if (pinned(t.key) || t.slash) throw fsError('EISDIR', { syscall, path: t.display });
     const [existing, dir] = await Promise.all([
       backend.stat(t.key),
       isDir(t.key),
@@ -420,12 +430,12 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
         }
       }
     }
-    if (!sawAny && t.key !== '') {
+    if (!sawAny && !pinned(t.key)) {
       const meta = await backend.stat(t.key);
       if (meta) throw fsError('ENOTDIR', { syscall: 'scandir', path: t.display });
       throw await missing(t.key, 'scandir', t.display);
     }
-    if (entries.size === 0 && !sawMarker && t.key !== '' && (await backend.stat(t.key))) {
+    if (entries.size === 0 && !sawMarker && !pinned(t.key) && (await backend.stat(t.key))) {
       throw fsError('ENOTDIR', { syscall: 'scandir', path: t.display });
     }
     const names = [...entries.keys()];
@@ -447,7 +457,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const k = await kindOf(t.key);
     if (!k) throw await missing(t.key, 'rmdir', t.display);
     if (k.kind === 'file') throw fsError('ENOTDIR', { syscall: 'rmdir', path: t.display });
-    if (t.key === '') throw fsError('EBUSY', { syscall: 'rmdir', path: t.display });
+    if (pinned(t.key)) throw fsError('EBUSY', { syscall: 'rmdir', path: t.display });
     const prefix = dirPrefix(t.key);
     for await (const page of backend.list(prefix, { limit: 2, pageSize: 2 })) {
       if (page.prefixes.length > 0 || page.objects.some((o) => o.key !== prefix)) {
@@ -460,7 +470,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
 
   async function unlink(p: unknown): Promise<void> {
     const t = target(p, 'unlink');
-    const meta = t.key === '' ? undefined : await backend.stat(t.key);
+    const meta = pinned(t.key) ? undefined : await backend.stat(t.key);
     if (!meta) {
       if (await isDir(t.key)) throw fsError('EISDIR', { syscall: 'unlink', path: t.display });
       throw await missing(t.key, 'unlink', t.display);
@@ -521,7 +531,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const src = await kindOf(from.key);
     if (!src) throw await missing(from.key, 'rename', from.display, to.display);
     if (from.key === to.key) return;
-    if (from.key === '') throw fsError('EBUSY', { syscall: 'rename', path: from.display, dest: to.display });
+    if (pinned(from.key)) throw fsError('EBUSY', { syscall: 'rename', path: from.display, dest: to.display });
     await requireParent(to.key, 'rename', from.display, to.display);
     const dst = await kindOf(to.key);
     if (src.kind === 'file') {
@@ -535,7 +545,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
       await keepDir(parentKey(from.key));
       return;
     }
-    if (to.key === '' || to.key.startsWith(from.key + '/')) {
+    if (pinned(to.key) || to.key.startsWith(from.key + '/')) {
       throw fsError('EINVAL', { syscall: 'rename', path: from.display, dest: to.display });
     }
     if (dst?.kind === 'file')
@@ -614,7 +624,7 @@ export function createFsAdapter(backend: Backend, options: CreateFsAdapterOption
     const t = target(p, 'open');
     const f = typeof flags === 'number' ? numericFlags(flags) : String(flags ?? 'r');
     if (f === 'r' || f === 'rs' || f === 'sr') {
-      const meta = t.key === '' ? undefined : await backend.stat(t.key);
+      const meta = pinned(t.key) ? undefined : await backend.stat(t.key);
       if (!meta) {
         if (await isDir(t.key)) throw fsError('EISDIR', { syscall: 'open', path: t.display });
         throw await missing(t.key, 'open', t.display);

@@ -60,7 +60,8 @@ export function bucketAndRoot(path: string): { bucket: string; root: string } {
  */
 export function backendInstance(backend: Backend, root: string): FlavorInstance {
   return {
-    adapter: createFsAdapter(backend),
+    // The store's root prefix exists from the start, as a local store's root directory does.
+    adapter: createFsAdapter(backend, { root }),
     root,
     atomicWrites: true,
     close: async () => backend.close?.(),
