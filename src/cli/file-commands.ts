@@ -210,6 +210,8 @@ async function cp(
 ) {
   if (operands.length < 2) throw new UsageError('cp needs a source and a destination');
   const opts = { ...options, noClobber: options.clobber === false };
+  if (operands.at(-1) === '-') return copyToStdout(ctx, operands.slice(0, -1), opts);
+  if (operands.slice(0, -1).includes('-')) return copyFromStdin(ctx, operands, opts);
   const progress = new Progress(ctx.out);
   const dst = await ctx.targets.resolve(operands.at(-1)!);
   const dstSt = await statOrNull(dst);
@@ -227,6 +229,64 @@ async function cp(
   }
   if (ctx.out.json) ctx.out.event({ type: 'done', ...totals });
   else if (totals.files > 1) ctx.out.info(`copied ${totals.files} files, ${formatBytes(totals.bytes)}`);
+}
+
+/** `cp SOURCE... -`: the files' bytes on stdout, in order (as `cat`; directories refused). */
+async function copyToStdout(ctx: Context, sources: string[], opts: { recursive?: boolean }): Promise<void> {
+  if (sources.includes('-')) throw new UsageError("cp - -: copy stdin to stdout with 'cat' instead");
+  const resolved: Target[] = [];
+  for (const spec of sources) {
+    const t = await ctx.targets.resolve(spec);
+    const st = await t.store.stat(t.full);
+    if (st.isDirectory())
+      throw fsError('EISDIR', {
+        message: `EISDIR: '${spec}' is a directory: only files can be copied to stdout${opts.recursive ? ' (-r does not apply to -)' : ''}`,
+      });
+    resolved.push(t);
+  }
+  await cat(
+    ctx,
+    resolved.map((t) => t.spec),
+  );
+}
+
+/**
+ * `cp - DEST`: stdin streamed into one file, committed when stdin ends (nothing is visible at DEST
+ * before; a failed or interrupted copy leaves it absent or as it was). DEST must name a file: a
+ * pipe has no name to put inside a directory.
+ */
+async function copyFromStdin(ctx: Context, operands: string[], opts: { noClobber?: boolean }): Promise<void> {
+  if (operands.length !== 2 || operands[0] !== '-')
+    throw new UsageError("cp - DEST copies stdin into one file: give '-' alone as the source");
+  const dst = await ctx.targets.resolve(operands[1]!);
+  const to = dst.show(dst.full);
+  const st = await statOrNull(dst);
+  if (st?.isDirectory() || dst.trailingSlash)
+    throw fsError('EISDIR', {
+      message: `EISDIR: cp - needs a file name, not the directory '${dst.spec}' (e.g. '${dst.spec.replace(/\/?$/, '/')}stdin.bin')`,
+    });
+  if (opts.noClobber && st) {
+    if (ctx.out.json) ctx.out.event({ type: 'skipped', src: '-', dst: to, reason: 'exists' });
+    else ctx.out.info(`skipped ${to} (exists)`);
+    return;
+  }
+  await ensureParent(dst.store, dst.full);
+  const f = await dst.store.open(dst.full, 'wb');
+  let bytes = 0;
+  try {
+    for await (const chunk of process.stdin) {
+      bytes += (chunk as Buffer).length;
+      await f.write(chunk as Buffer);
+    }
+    await f.close();
+  } catch (err) {
+    await f.abort(err instanceof Error ? err : undefined);
+    throw err;
+  }
+  if (ctx.out.json) {
+    ctx.out.event({ type: 'copied', src: '-', dst: to, bytes });
+    ctx.out.event({ type: 'done', files: 1, bytes });
+  } else ctx.out.info(`- -> ${to} (${formatBytes(bytes)})`);
 }
 
 async function mv(ctx: Context, operands: string[], options: { clobber?: boolean }) {
@@ -316,10 +376,18 @@ async function mkdir(ctx: Context, specs: string[], opts: { parents?: boolean })
 
 async function glob(ctx: Context, patterns: string[]) {
   const matches: string[] = [];
+  const unmatched: string[] = [];
   for (const pattern of patterns) {
     const t = await ctx.targets.resolve(pattern);
-    for (const m of await t.store.glob(t.full)) matches.push(t.show(m));
+    const found = await t.store.glob(t.full);
+    if (!found.length) unmatched.push(pattern);
+    for (const m of found) matches.push(t.show(m));
   }
+  // As a shell with failglob (and grep): no match is a failure a script can test, not an empty success.
+  if (unmatched.length)
+    throw fsError('ENOENT', {
+      message: `ENOENT: no path matches ${unmatched.map((p) => `'${p}'`).join(', ')}`,
+    });
   if (ctx.out.json) return ctx.out.data(matches);
   for (const m of matches) ctx.out.line(m);
 }
@@ -363,7 +431,7 @@ export function addFileCommands(program: Command, run: Runner): void {
   program
     .command('cp')
     .description('copy files (streamed, across stores too); into DEST when it is a directory or ends in /')
-    .argument('<operands...>', 'SOURCE... DEST')
+    .argument('<operands...>', "SOURCE... DEST ('-' as SOURCE: stdin; as DEST: stdout)")
     .option('-r, --recursive', 'copy directories')
     .option('-n, --no-clobber', 'skip files that exist at the destination')
     .option('--verify', 'hash what was sent and read the destination back to compare (SHA-256)')
@@ -390,7 +458,9 @@ export function addFileCommands(program: Command, run: Runner): void {
     .action(run(mkdir as Action));
   program
     .command('glob')
-    .description("paths matching a pattern ('*', '**', '?', '[…]', '{a,b}'); quote it from the shell")
+    .description(
+      "paths matching a pattern ('*', '**', '?', '[…]', '{a,b}'); quote it from the shell; exit 1 when a pattern matches nothing",
+    )
     .argument('<patterns...>')
     .action(run(glob as Action));
   program

@@ -39,7 +39,10 @@ export class Progress {
   #events(src: string, dst: string, total: number): Transfer {
     const started = Date.now();
     let last = 0;
+    let lastBytes = -1;
+    let finished = false;
     const emit = (bytes: number): void => {
+      lastBytes = bytes;
       const seconds = (Date.now() - started) / 1000;
       this.#out.event({
         type: 'progress',
@@ -53,12 +56,15 @@ export class Progress {
     return {
       update(bytes) {
         const now = Date.now();
-        if (now - last < EVENT_INTERVAL_MS) return;
+        if (finished || now - last < EVENT_INTERVAL_MS) return;
         last = now;
         emit(bytes);
       },
+      // One final event: not again when the last update already reported every byte.
       done(bytes) {
-        emit(bytes);
+        if (finished) return;
+        finished = true;
+        if (bytes !== lastBytes) emit(bytes);
       },
       stop() {},
     };

@@ -1,0 +1,68 @@
+/**
+ * Smaller CLI points of issue 13 (item 13): `cp -` streams stdin into a file and `cp SRC -` a file
+ * to stdout (both used to create a file named `-`), and a glob that matches nothing fails.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { avfs, avfsBytes, buildCli, BUILD_TIMEOUT_MS, ndjson, sha256, tempDir } from './helpers.js';
+
+let tmp: string;
+let cfg: string;
+let store: string;
+const run = (args: string[], input?: string) => avfs(cfg, args, input === undefined ? {} : { input });
+
+beforeAll(async () => {
+  await buildCli();
+  tmp = await tempDir('stdio');
+  cfg = path.join(tmp, 'cfg');
+  store = path.join(tmp, 'store');
+  await mkdir(store, { recursive: true });
+  expect((await run(['store', 'register', 's', '--flavor', 'local', '--path', store])).code).toBe(0);
+}, BUILD_TIMEOUT_MS);
+afterAll(async () => rm(tmp, { recursive: true, force: true }));
+
+describe('cp with - for stdin and stdout', () => {
+  it('cp - DEST stores stdin byte for byte, creating parents inside the store', async () => {
+    const text = `${randomBytes(300_000).toString('base64')}\n`;
+    const r = await run(['--json', 'cp', '-', 's:from-stdin/data.txt'], text);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ndjson(r.stdout).at(-1)).toEqual({ type: 'done', files: 1, bytes: Buffer.byteLength(text) });
+    expect(sha256(await readFile(path.join(store, 'from-stdin/data.txt')))).toBe(sha256(text));
+    expect(existsSync(path.join(process.cwd(), '-'))).toBe(false);
+  });
+
+  it('cp SRC - writes the file to stdout and creates nothing', async () => {
+    const bytes = randomBytes(2 * 1024 * 1024 + 3);
+    await writeFile(path.join(store, 'blob.bin'), bytes);
+    const r = await avfsBytes(cfg, ['cp', 's:blob.bin', '-']);
+    expect(r.code).toBe(0);
+    expect(sha256(r.stdout)).toBe(sha256(bytes));
+    expect(existsSync(path.join(store, '-'))).toBe(false);
+  });
+
+  it('refuses a directory on either side of -', async () => {
+    let r = await run(['cp', '-', 's:'], 'x');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cp - needs a file name/);
+    await mkdir(path.join(store, 'dir'), { recursive: true });
+    r = await run(['cp', 's:dir', '-']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/EISDIR: 's:dir' is a directory/);
+  });
+});
+
+describe('glob', () => {
+  it('exits 1 naming the pattern that matches nothing; 0 with matches', async () => {
+    await writeFile(path.join(store, 'a.json'), '{}');
+    let r = await run(['glob', 's:*.nomatch']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no path matches 's:\*\.nomatch'/);
+    r = await run(['--json', 'glob', 's:*.nomatch']);
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'ENOENT' } });
+    r = await run(['glob', 's:*.json']);
+    expect(r).toMatchObject({ code: 0, stdout: 's:a.json\n' });
+  });
+});
