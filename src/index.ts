@@ -46,6 +46,8 @@ export {
 } from './store/artifact-store.js';
 export { ArtifactFile, FileOps, type OpenMode, type WalkEntry, type WalkOptions } from './store/file-ops.js';
 export {
+  backendInstance,
+  bucketAndRoot,
   defineFlavor,
   importOptional,
   redactConfig,

@@ -4,6 +4,7 @@
 import { createMemoryFs } from '../../adapters/memory/index.js';
 import { vfs as defaultVfs } from '../default-vfs.js';
 import { formatLocation, parseLocation } from '../core/uri.js';
+import { createParentsOnWrite } from '../fs/auto-parents.js';
 import type { FsAdapter } from '../fs/types.js';
 import type { MountTable } from '../vfs/mount-table.js';
 
@@ -28,18 +29,33 @@ export interface MemoryMount {
   unmount(): void;
 }
 
+export interface MountMemoryOptions {
+  /** The mount table to mount on (default: the one behind `fs` and `fileio`). */
+  vfs?: MountTable;
+  /**
+   * `'implicit'`: a write creates the directories above it, as on an object store, so code written
+   * for S3 (which never calls mkdir) runs unchanged. `'explicit'`: node:fs's rules (ENOENT without
+   * the parent). Default: implicit on object-store schemes (`s3://`, `gs://`, `az://`, custom
+   * ones), explicit on plain paths, `file://` and `mem://`.
+   */
+  directories?: 'implicit' | 'explicit';
+}
+
 /**
  * Mounts a fresh in-memory fs on any prefix (`s3://bucket`, `gs://b/p`, `/data`) of the default
  * mount table (or the one given), so code under test that uses `fs`/`fileio`/a store on that
  * prefix runs without the cloud. Throws EEXIST if the prefix is already mounted.
  */
-export function mountMemory(prefix: string, options: { vfs?: MountTable } = {}): MemoryMount {
+export function mountMemory(prefix: string, options: MountMemoryOptions = {}): MemoryMount {
   const table = options.vfs ?? defaultVfs;
   // A whole scheme (`gs://`) is a valid mount point, as in MountTable.mount.
   const loc = parseLocation(prefix, { syscall: 'mount', schemeOnly: true });
   const normal = formatLocation(loc, { trailingSlash: false });
   const { fs, volume } = createMemoryFs();
-  table.mount(normal, fs);
+  const implicit =
+    (options.directories ?? (loc.scheme === 'file' || loc.scheme === 'mem' ? 'explicit' : 'implicit')) ===
+    'implicit';
+  table.mount(normal, implicit ? createParentsOnWrite(fs) : fs);
   return {
     prefix: normal,
     fs,
