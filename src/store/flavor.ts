@@ -175,6 +175,22 @@ export function redactConfig(
   return out;
 }
 
+/**
+ * The last releases of the cloud SDKs that run on Node 20 (later ones need Node 22): the install
+ * hint names them there, so that following it gives a working install.
+ */
+const NODE20_RELEASES: Record<string, string> = {
+  '@azure/storage-blob': '12.32.0',
+  '@google-cloud/storage': '7',
+  '@aws-sdk/client-s3': '3.1169.0',
+};
+
+/** The `npm install` argument for `pkg` on this Node. */
+export function installSpec(pkg: string, nodeMajor = Number(process.versions.node.split('.')[0])): string {
+  const pin = nodeMajor < 22 ? NODE20_RELEASES[pkg] : undefined;
+  return pin ? `${pkg}@${pin}` : pkg;
+}
+
 /** Imports an optional SDK, or throws a clear error with the install command. */
 export async function importOptional<T>(pkg: string, flavor: string, load: () => Promise<T>): Promise<T> {
   try {
@@ -189,7 +205,7 @@ export async function importOptional<T>(pkg: string, flavor: string, load: () =>
       (message.includes(`'${pkg}'`) || message.includes(`'${pkg}/`))
     ) {
       throw fsError('ERR_MISSING_DEPENDENCY', {
-        message: `The '${flavor}' flavor needs the package '${pkg}', which is not installed. Install it with: npm install ${pkg}`,
+        message: `The '${flavor}' flavor needs the package '${pkg}', which is not installed. Install it with: npm install ${installSpec(pkg)}`,
         cause: err,
       });
     }
