@@ -9,6 +9,7 @@
 import {
   HTTP_STATUS_CODES,
   certificateProblem,
+  networkDetail,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
@@ -114,6 +115,12 @@ export function scrubSdkError(err: unknown): unknown {
   return scrubInPlace(err);
 }
 
+/** The socket code behind a failed send (`connect ECONNREFUSED …` in the message), else ECONNRESET. */
+function sendErrorCode(e: SdkError): string {
+  const m = typeof e.message === 'string' ? /\b(E[A-Z_]+)\b/.exec(e.message)?.[1] : undefined;
+  return networkErrorCode(m) ?? 'ECONNRESET';
+}
+
 /** Maps an SDK (or network) error to an FsError naming `path`. */
 export function mapAzureError(
   err: unknown,
@@ -130,8 +137,8 @@ export function mapAzureError(
   }
   const tls = certificateProblem(err, 'trust its CA with NODE_EXTRA_CA_CERTS');
   if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
-  const net = azureCode === 'REQUEST_SEND_ERROR' ? 'ECONNRESET' : networkErrorCode(azureCode);
-  if (net) return fsError(net, { ...ctx, cause: err, retryable: true });
+  const net = azureCode === 'REQUEST_SEND_ERROR' ? sendErrorCode(e) : networkErrorCode(azureCode);
+  if (net) return fsError(net, { ...ctx, cause: err, retryable: true, detail: networkDetail(net, err) });
   const hit =
     (azureCode !== undefined ? BY_CODE[azureCode] : undefined) ??
     (status ? HTTP_STATUS_CODES[status] : undefined);

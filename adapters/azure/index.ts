@@ -57,6 +57,7 @@ export const azureFlavor = defineFlavor({
     },
     endpoint: {
       type: 'string',
+      url: true,
       description: 'Blob service URL (azurite: http://127.0.0.1:10000/devstoreaccount1)',
     },
     blockSize: {

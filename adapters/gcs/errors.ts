@@ -11,11 +11,13 @@
 import {
   HTTP_STATUS_CODES,
   certificateProblem,
+  networkDetail,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
 } from '../../src/backend/http-errors.js';
 import { fsError, type FsError } from '../../src/core/errors.js';
+import { redactText } from '../../src/core/secrets.js';
 
 /** What an SDK `ApiError`, a gaxios error, or our own `GcsHttpError` looks like. */
 interface GcsLikeError {
@@ -89,6 +91,38 @@ function networkCode(e: GcsLikeError): string | undefined {
   return undefined;
 }
 
+/** ` (the provider's message)`, masked and cut short. */
+function said(message: unknown): string {
+  if (typeof message !== 'string' || !message.trim()) return '';
+  const text = redactText(message.split('\n')[0]!.trim());
+  return `: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`;
+}
+
+const CREDENTIALS_HINT =
+  'give the gcs flavor credentials (a service-account key) or keyFilename, or set GOOGLE_APPLICATION_CREDENTIALS';
+
+/**
+ * What is wrong with the credentials, for a failure that happened before any request reached GCS
+ * (google-auth-library signs a token request with the key first): a private_key that is not a
+ * PEM key, a key without client_email, a token endpoint that refused the key, no credentials.
+ */
+function credentialProblem(e: GcsLikeError): string | undefined {
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (code.startsWith('ERR_OSSL') || /DECODER routines|PEM|asn1|private key/i.test(message))
+    return `the service-account key's private_key is not a usable PEM private key (${code || 'unreadable'}); ${CREDENTIALS_HINT}`;
+  if (/client_email/.test(message)) return `the service-account key has no client_email; ${CREDENTIALS_HINT}`;
+  if (/invalid_grant|invalid_client|unauthorized_client|account not found/i.test(message))
+    return `the token endpoint refused the service-account key${said(message)}; ${CREDENTIALS_HINT}`;
+  if (
+    /Could not load the default credentials|No key or keyFile set|Could not refresh access token/i.test(
+      message,
+    )
+  )
+    return `no usable GCS credentials${said(message)}; ${CREDENTIALS_HINT}`;
+  return undefined;
+}
+
 /** Hides request details (URLs, headers with tokens) that SDK errors carry from `util.inspect`. */
 function quiet(err: unknown): unknown {
   if (err && typeof err === 'object') {
@@ -122,7 +156,10 @@ export function mapGcsError(
   if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
   const net = networkCode(e);
   const status = statusOf(err);
-  if (net && status === undefined) return fsError(net, { ...ctx, cause: err, retryable: true });
+  if (net && status === undefined)
+    return fsError(net, { ...ctx, cause: err, retryable: true, detail: networkDetail(net, err) });
+  const auth = status === undefined ? credentialProblem(e) : undefined;
+  if (auth) return fsError('EACCES', { ...ctx, cause: err, retryable: false, detail: auth });
   const reason = e.errors?.[0]?.reason ?? '';
   const byStatus = status !== undefined ? HTTP_STATUS_CODES[status] : undefined;
   // The status decides for the codes the contract names; the reason refines the rest.
@@ -131,7 +168,10 @@ export function mapGcsError(
     status === 404 || status === 403 || status === 412 || status === 429 || (status ?? 0) >= 500
       ? (byStatus ?? byReason)
       : (byReason ?? byStatus);
-  const tag = `[GCS ${status ?? ''}${reason ? ` ${reason}` : ''}]`.replace('[GCS  ', '[GCS ');
+  const tag =
+    status !== undefined || reason
+      ? `[GCS ${[status, reason].filter((x) => x !== undefined && x !== '').join(' ')}]`
+      : `[GCS ${[e.name, typeof e.code === 'string' ? e.code : undefined].filter((x) => x && x !== 'Error').join(' ') || 'no answer'}]${said(e.message)}`;
   if (hit) {
     const detail = hit.detail;
     return fsError(hit.code, {

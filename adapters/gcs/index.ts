@@ -74,6 +74,8 @@ export const gcsFlavor = defineFlavor({
     keyFilename: { type: 'string', description: 'Path of a service-account key file' },
     apiEndpoint: {
       type: 'string',
+      // The SDK takes a bare host too (it adds https://).
+      url: 'bare-host',
       description: 'Endpoint of an emulator or private endpoint, e.g. http://127.0.0.1:4443',
     },
     useAuthWithCustomEndpoint: {

@@ -6,11 +6,13 @@
 import {
   HTTP_STATUS_CODES,
   certificateProblem,
+  networkDetail,
   networkErrorCode,
   retryableStatus,
   type CodeRow,
 } from '../../src/backend/http-errors.js';
 import { fsError, type FsError } from '../../src/core/errors.js';
+import { redactText } from '../../src/core/secrets.js';
 
 interface SdkError {
   name?: string;
@@ -60,6 +62,14 @@ const BY_NAME: Record<string, CodeRow> = {
   NotImplemented: { code: 'ENOTSUP' },
 };
 
+/** ` (the provider's message)`, masked and cut short, unless it only repeats the error's name. */
+function said(message: unknown, name: string): string {
+  if (typeof message !== 'string' || !message.trim() || message === name || message === 'UnknownError')
+    return '';
+  const text = redactText(message.split('\n')[0]!.trim());
+  return ` (${text.length > 200 ? `${text.slice(0, 200)}…` : text})`;
+}
+
 export function statusOf(err: unknown): number | undefined {
   return (err as SdkError)?.$metadata?.httpStatusCode;
 }
@@ -91,7 +101,18 @@ export function mapS3Error(
   );
   if (tls) return fsError('EPROTO', { ...ctx, cause: err, retryable: false, detail: tls });
   if (netCode) {
-    return fsError(netCode, { ...ctx, cause: err, retryable: true });
+    return fsError(netCode, { ...ctx, cause: err, retryable: true, detail: networkDetail(netCode, err) });
+  }
+  if (name === 'CredentialsProviderError') {
+    // The SDK's default chain found nothing (or a named profile is missing): say how to give keys.
+    return fsError('EACCES', {
+      ...ctx,
+      cause: err,
+      retryable: false,
+      detail:
+        `no AWS credentials${said(e.message, name).replace(/\.\)$/, ')')}: give the s3 flavor accessKeyId and secretAccessKey (or a profile), ` +
+        'or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)',
+    });
   }
   const hit = byName ?? byStatus;
   if (hit) {
@@ -107,6 +128,6 @@ export function mapS3Error(
     ...ctx,
     cause: err,
     retryable: retryableStatus(status),
-    detail: `S3 request failed${name ? `: ${name}` : ''}${status ? ` (HTTP ${status})` : ''}`,
+    detail: `S3 request failed${name ? `: ${name}` : ''}${status ? ` (HTTP ${status})` : ''}${said(e.message, name)}`,
   });
 }

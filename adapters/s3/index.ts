@@ -11,15 +11,47 @@ import {
   importOptional,
   readConfigFields,
 } from '../../src/store/flavor.js';
+import { registerSecret } from '../../src/core/secrets.js';
 import { S3Backend, type S3BackendOptions } from './backend.js';
 
 export { S3Backend, type S3BackendOptions } from './backend.js';
 export { mapS3Error } from './errors.js';
 
+/** How the AWS SDK's Node-version notice begins (@aws-sdk/core's emitWarningIfUnsupportedVersion). */
+const SDK_NODE_WARNING = 'NodeVersionSupportWarning: The AWS SDK for JavaScript';
+
+/**
+ * Runs `build` (which constructs the SDK client) with the AWS SDK's Node-version notice dropped.
+ * On Node 20 the client's constructor emits an 8-line warning once per process that says nothing
+ * about this library's use (our engines field states the Node versions we support) and breaks the
+ * CLI's `--json` contract of one JSON object on stderr. Only that warning, and only while the
+ * constructor runs (it is emitted synchronously there), is dropped; every other warning passes.
+ */
+export function withoutSdkNodeWarning<T>(build: () => T): T {
+  const emit = process.emitWarning;
+  const filtered = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+    const text = typeof warning === 'string' ? warning : warning?.message;
+    if (typeof text === 'string' && text.startsWith(SDK_NODE_WARNING)) return;
+    (emit as (...args: unknown[]) => void).call(this, warning, ...rest);
+  };
+  process.emitWarning = filtered as typeof process.emitWarning;
+  try {
+    return build();
+  } finally {
+    // Put back only our own filter: something else may have wrapped emitWarning meanwhile.
+    if (process.emitWarning === filtered) process.emitWarning = emit;
+  }
+}
+
 /** Creates the S3 Backend for a bucket (loads the SDK). */
 export async function createS3Backend(options: S3BackendOptions): Promise<S3Backend> {
+  // Keys given to the SDK's default chain are as secret as configured ones: the access key id and
+  // session token ride in every signed request (Credential=…, x-amz-security-token).
+  for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const) registerSecret(options[k]);
+  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    registerSecret(process.env[k]);
   const sdk = await importOptional('@aws-sdk/client-s3', 's3', () => import('@aws-sdk/client-s3'));
-  return new S3Backend(sdk, options);
+  return withoutSdkNodeWarning(() => new S3Backend(sdk, options));
 }
 
 export const s3Flavor = defineFlavor({
@@ -30,7 +62,7 @@ export const s3Flavor = defineFlavor({
   packages: ['@aws-sdk/client-s3'],
   config: {
     region: { type: 'string', description: 'AWS region (default: AWS_REGION, else us-east-1)' },
-    endpoint: { type: 'string', description: 'Endpoint URL of an S3-compatible server' },
+    endpoint: { type: 'string', url: true, description: 'Endpoint URL of an S3-compatible server' },
     forcePathStyle: {
       type: 'boolean',
       description: 'Address buckets as http://host/bucket (most emulators need it)',

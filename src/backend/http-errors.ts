@@ -5,6 +5,7 @@
  * nothing more specific.
  */
 import { fsError, type FsError } from '../core/errors.js';
+import { redactText } from '../core/secrets.js';
 
 export interface CodeRow {
   code: string;
@@ -55,6 +56,80 @@ const NETWORK_CODES = new Set([
 export function networkErrorCode(code: unknown): string | undefined {
   if (typeof code !== 'string' || !NETWORK_CODES.has(code)) return undefined;
   return code === 'UND_ERR_SOCKET' || code === 'ERR_STREAM_PREMATURE_CLOSE' ? 'ECONNRESET' : code;
+}
+
+interface SocketErrorFields {
+  code?: unknown;
+  message?: unknown;
+  hostname?: unknown;
+  host?: unknown;
+  address?: unknown;
+  port?: unknown;
+  cause?: unknown;
+  errors?: unknown;
+}
+
+/** The host (DNS failures) or `host:port` (connect failures) a socket error names, if any. */
+function endpointOf(err: unknown, dns: boolean): string | undefined {
+  const queue: unknown[] = [err];
+  for (let i = 0; i < queue.length && i < 8; i++) {
+    const e = queue[i] as SocketErrorFields | undefined;
+    if (!e || typeof e !== 'object') continue;
+    const host = [dns ? e.hostname : e.address, e.hostname, e.host, e.address].find(
+      (h): h is string => typeof h === 'string' && h !== '',
+    );
+    if (host) {
+      const port = typeof e.port === 'number' || typeof e.port === 'string' ? e.port : undefined;
+      const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+      return dns || port === undefined ? host : `${shown}:${port}`;
+    }
+    queue.push(e.cause);
+    // Node's happy-eyeballs connect gives an AggregateError of one error per address.
+    if (Array.isArray(e.errors)) queue.push(...(e.errors as unknown[]).slice(0, 4));
+  }
+  // SDKs that keep only the text: `connect ECONNREFUSED 127.0.0.1:9`, `getaddrinfo ENOTFOUND host`.
+  const text = queue
+    .map((e) => (e && typeof e === 'object' ? (e as SocketErrorFields).message : undefined))
+    .find(
+      (m): m is string =>
+        typeof m === 'string' &&
+        /\b(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\s+\S/.test(m),
+    );
+  const m =
+    text &&
+    /\b(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\s+([^\s,]+)/.exec(
+      text,
+    );
+  return m ? redactText(m[1]!.replace(/^.*@/, '')) : undefined;
+}
+
+/**
+ * What to say about a socket-level failure, naming the host or endpoint the error carries (never a
+ * URL, so never its user-info): `host not found: s3.example.invalid`,
+ * `connection refused by 127.0.0.1:9`. Undefined when the error names no endpoint.
+ */
+export function networkDetail(code: string, err: unknown): string | undefined {
+  const dns = code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+  const where = endpointOf(err, dns);
+  if (!where) return undefined;
+  switch (code) {
+    case 'ENOTFOUND':
+      return `host not found: ${where}`;
+    case 'EAI_AGAIN':
+      return `temporary failure resolving ${where}`;
+    case 'ECONNREFUSED':
+      return `connection refused by ${where}`;
+    case 'ETIMEDOUT':
+      return `connection to ${where} timed out`;
+    case 'ECONNRESET':
+      return `connection reset by ${where}`;
+    case 'EHOSTUNREACH':
+      return `host unreachable: ${where}`;
+    case 'ENETUNREACH':
+      return `network unreachable for ${where}`;
+    default:
+      return `${code.toLowerCase()} (${where})`;
+  }
 }
 
 /** Whether a failed HTTP status is worth retrying when no table row says otherwise. */

@@ -5,7 +5,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, inspect } from 'node:util';
-import { scrub } from './secrets.js';
+import { cleanCause, redactText, scrub } from './secrets.js';
 
 /** Node's descriptions for the errno codes we raise (libuv's wording). */
 const DESCRIPTIONS: Record<string, string> = {
@@ -30,6 +30,10 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOSPC: 'no space left on device',
   ECANCELED: 'operation canceled',
 };
+
+// getaddrinfo's codes are not libuv errnos: Node gives them no description.
+DESCRIPTIONS.ENOTFOUND = 'host not found';
+DESCRIPTIONS.EAI_AGAIN = 'temporary failure in name resolution';
 
 // libuv's wording for ENOTSUP is about sockets; ours is about the backend.
 DESCRIPTIONS.ENOTSUP = 'operation not supported';
@@ -91,8 +95,10 @@ function initFields(err: Error & FsErrorFields, code: string, init: FsErrorInit)
     });
   }
   Object.defineProperty(err, 'detail', {
-    value: init.detail === undefined ? undefined : scrub(init.detail),
+    value: init.detail === undefined ? undefined : redactText(init.detail),
     enumerable: false,
+    writable: true,
+    configurable: true,
   });
   if (init.name)
     Object.defineProperty(err, 'name', {
@@ -115,7 +121,7 @@ export class FsError extends Error implements FsErrorFields {
   constructor(code: string, init: FsErrorInit = {}) {
     super(
       scrub(formatMessage(code, init)),
-      init.cause === undefined ? undefined : { cause: scrubInPlace(init.cause) },
+      init.cause === undefined ? undefined : { cause: cleanCause(init.cause) },
     );
     initFields(this, code, init);
   }
@@ -134,7 +140,7 @@ export class FsTypeError extends TypeError implements FsErrorFields {
   constructor(code: string, init: FsErrorInit = {}) {
     super(
       scrub(formatMessage(code, init)),
-      init.cause === undefined ? undefined : { cause: scrubInPlace(init.cause) },
+      init.cause === undefined ? undefined : { cause: cleanCause(init.cause) },
     );
     initFields(this, code, init);
   }
@@ -142,7 +148,8 @@ export class FsTypeError extends TypeError implements FsErrorFields {
 
 function formatMessage(code: string, init: FsErrorInit): string {
   if (init.message !== undefined) return init.message;
-  let msg = `${code}: ${init.detail ?? DESCRIPTIONS[code] ?? systemDescription(code) ?? 'error'}`;
+  const detail = init.detail === undefined ? undefined : redactText(init.detail);
+  let msg = `${code}: ${detail ?? DESCRIPTIONS[code] ?? systemDescription(code) ?? 'error'}`;
   if (init.syscall) msg += `, ${init.syscall}`;
   if (init.path !== undefined) msg += ` '${init.path}'`;
   if (init.dest !== undefined) msg += ` -> '${init.dest}'`;
@@ -150,33 +157,11 @@ function formatMessage(code: string, init: FsErrorInit): string {
 }
 
 /**
- * Scrubs a cause in place: its message, stack and every own enumerable string field (`util.inspect`
- * prints those: a Node error's `path`, a provider error's request URL), then its own cause.
+ * Cleans an error (or any value) of secrets before it is shown or kept: see `cleanCause`. Errors
+ * are cleaned in place where they can be; use the returned value, which is a clean copy when not.
  */
-export function scrubInPlace(cause: unknown, depth = 0): unknown {
-  if (typeof cause === 'string') return scrub(cause);
-  if (cause === null || typeof cause !== 'object' || depth > 4) return cause;
-  const fields = cause as Record<string, unknown>;
-  for (const key of new Set(['message', 'stack', ...Object.keys(fields)])) {
-    try {
-      const value = fields[key];
-      if (typeof value === 'string') {
-        const clean = scrub(value);
-        if (clean !== value) fields[key] = clean;
-      }
-    } catch {
-      // frozen errors keep their text; they came from a provider that never saw our secrets
-    }
-  }
-  try {
-    if ('cause' in fields) {
-      const inner = scrubInPlace(fields.cause, depth + 1);
-      if (inner !== fields.cause) fields.cause = inner;
-    }
-  } catch {
-    // as above
-  }
-  return cause;
+export function scrubInPlace(cause: unknown): unknown {
+  return cleanCause(cause);
 }
 
 /** Builds an FsError. The one place errors are made. */

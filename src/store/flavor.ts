@@ -19,6 +19,12 @@ export interface ConfigField {
   /** Never shown: redacted in toJSON, util.inspect, CLI output and every error message. */
   secret?: boolean;
   default?: unknown;
+  /**
+   * The value is an endpoint URL: checked when the config is validated (an `http:` or `https:` URL
+   * without user-info), so a typo fails at register time naming the field, not at the first
+   * request as an SDK TypeError. `'bare-host'`: a host without a scheme is accepted too.
+   */
+  url?: true | 'bare-host';
 }
 
 export type ConfigSchema = Record<string, ConfigField>;
@@ -140,6 +146,7 @@ function coerceField(
   switch (field.type) {
     case 'string':
       if (typeof value !== 'string') throw bad();
+      if (field.url) checkUrl(flavor, key, value, field.url === 'bare-host');
       return value;
     case 'number': {
       const n = typeof value === 'string' && coerce ? Number(value) : value;
@@ -162,6 +169,35 @@ function coerceField(
       }
       return value;
   }
+}
+
+/**
+ * What stores.ts validates in place of a `{{env.NAME}}` reference when a config is saved: the real
+ * value is known only when the store is opened (and checked then).
+ */
+const ENV_REFERENCE_PLACEHOLDER = 'env-reference';
+
+/** An endpoint URL field must be an http(s) URL without user-info; the error names the field. */
+function checkUrl(flavor: string, key: string, value: string, bareHost: boolean): void {
+  if (value === ENV_REFERENCE_PLACEHOLDER) return;
+  const text = bareHost && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? `https://${value}` : value;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  // The value is shown (it is not a secret field) without anything before an '@': a mistyped
+  // `http://user:password@host` must not print the password.
+  const shown = JSON.stringify(value.replace(/^([^/]*\/\/)?[^@/]*@/, `$1${REDACTED}@`));
+  const fail = (why: string): Error =>
+    fsError('EINVAL', {
+      message: `EINVAL: config field '${key}' of flavor '${flavor}' must be ${why}, got ${shown}`,
+    });
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+    throw fail(`an http:// or https:// URL${bareHost ? ' (or a host name)' : ''}`);
+  if (url.username || url.password)
+    throw fail('a URL without user:password@ (give credentials in their own fields)');
 }
 
 /** A copy of a config with every secret field masked. */

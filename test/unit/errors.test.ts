@@ -425,10 +425,14 @@ describe('secrets never show in errors', () => {
     expect(util.inspect(stringCause)).not.toContain('SECRET');
   });
 
-  it('leaves a frozen cause alone instead of throwing', () => {
+  it('keeps a clean frozen cause; one that holds a secret is replaced by a clean copy, without throwing', () => {
+    const clean = Object.freeze(new Error('frozen, nothing secret'));
+    expect(fsError('EIO', { cause: clean }).cause).toBe(clean);
     const frozen = Object.freeze(new Error(`frozen ${SECRET}`));
     const err = fsError('EIO', { syscall: 'read', path: `s3://b/${SECRET}`, cause: frozen });
-    expect(err.cause).toBe(frozen);
+    expect(err.cause).not.toBe(frozen);
+    expect((err.cause as Error).message).toBe(`frozen ${REDACTED}`);
     expect(err.message).toBe(`EIO: i/o error, read 's3://b/${REDACTED}'`);
+    for (const text of shows(err)) expect(text).not.toContain('SECRET');
   });
 });
