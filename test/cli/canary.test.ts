@@ -208,6 +208,18 @@ describe('canary secrets', () => {
     }
   });
 
+  it("keeps --json's stderr one JSON object (or empty) with the AWS SDK's Node-version warning left on", async () => {
+    // childEnv opts out of the warning for the other tests; here the CLI must cope without it.
+    const env = { AVFS_CANARY: CANARY, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined };
+    const ok = await avfs(cfg, ['--json', 'ls', 'sec:dir'], { env, cwd: path.join(tmp, 'work') });
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toBe('');
+    const failed = await avfs(cfg, ['--json', 'cat', 'sec:missing'], { env, cwd: path.join(tmp, 'work') });
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stderr)).toMatchObject({ error: { code: 'ENOENT' } });
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('appears in no file the CLI wrote; the literal one only in the 0600 config file', async () => {
     const files = await filesUnder(tmp);
     expect(files).toContain(path.join(cfg, 'config.json'));
