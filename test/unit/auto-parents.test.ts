@@ -51,7 +51,7 @@ describe('mountMemory on an object-store prefix', () => {
       await fs.promises.writeFile('s3://parents-bucket/out/deep/result.json', '{"ok":true}');
       const w = fs.createWriteStream('s3://parents-bucket/logs/run/1.log');
       w.end('line\n');
-      await new Promise((resolve, reject) => w.on('close', resolve).on('error', reject));
+      await new Promise<void>((resolve, reject) => w.on('close', () => resolve()).on('error', reject));
       expect(bucket.toJSON()).toEqual({
         's3://parents-bucket/out/deep/result.json': '{"ok":true}',
         's3://parents-bucket/logs/run/1.log': 'line\n',
