@@ -149,7 +149,8 @@ export async function createStore(options: StoreOptions, registry: FlavorRegistr
   try {
     instance = await flavor.create({ ...config, path: rootText });
   } catch (err) {
-    // A flavor's (or its SDK's) error may quote a credential: mask every registered secret.
+    // A flavor's (or its SDK's) error may quote a credential: mask every registered secret. What is
+    // thrown is the cleaned error: the same object, or a clean copy of a frozen one.
     throw scrubInPlace(err);
   }
   const table = new MountTable();
