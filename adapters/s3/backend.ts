@@ -38,7 +38,15 @@ import type {
 import { mapS3Error, statusOf } from './errors.js';
 import { fastGetExtension, SocketGetHandler } from './socket-handler.js';
 import { PartSender, partTargetOf, type PartTarget, type RequestSigner } from './part-sender.js';
-import { unknownOutcome } from '../../src/backend/http-errors.js';
+import {
+  confirmCommit,
+  CRC_META,
+  mayHaveCommitted,
+  recoverCommit,
+  WRITE_META,
+  type CommitIo,
+  type Sent,
+} from './commit-check.js';
 
 /**
  * A part's segments as a plain-HTTP request body. They are all in memory already, so `pipe` (what
@@ -173,10 +181,6 @@ type Sdk = typeof S3;
 
 const MiB = 1024 * 1024;
 const COPY_LIMIT = 5 * 1024 * MiB;
-/** Metadata key for the whole-object CRC32 of single-request uploads (checked on full reads). */
-const CRC_META = 'avfs-crc32';
-/** A create-only write's random id, stored with the object: how a retry recognises its own commit. */
-const WRITE_META = 'avfs-write';
 
 /**
  * The CA list for the HTTPS agent when the options add CAs (`ca`, `caBundle`, or `AWS_CA_BUNDLE`
@@ -440,28 +444,25 @@ export class S3Backend implements Backend {
     });
   }
 
-  /**
-   * Whether the object at `key` is the one we just wrote, when a retried commit finds an object
-   * there. A create-only write (`token`) must find its own id: another writer's object, even with
-   * the same bytes, is a real conflict. Otherwise the size and CRC32 (our metadata, or the
-   * server's full-object checksum) decide. If the object cannot be read (other than missing), the
-   * outcome is unknown: EIO.
-   */
-  async #isOurs(key: string, size: number, crc: number, token?: string): Promise<boolean> {
-    let head: S3.HeadObjectCommandOutput;
-    try {
-      head = await this.#client.send(
-        new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
-      );
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw unknownOutcome(err, this.#path(key));
-    }
-    if ((head.ContentLength ?? -1) !== size) return false;
-    if (token !== undefined) return head.Metadata?.[WRITE_META] === token;
-    const meta = head.Metadata?.[CRC_META];
-    if (meta !== undefined) return Number.parseInt(meta, 16) === crc >>> 0;
-    return head.ChecksumType === 'FULL_OBJECT' && crcFromBase64(head.ChecksumCRC32) === crc >>> 0;
+  /** The requests a commit check (commit-check.ts) makes on `key`. */
+  #commitIo(key: string): CommitIo {
+    return {
+      path: this.#path(key),
+      checksumHeaders: this.#checksums,
+      head: async () => {
+        try {
+          return await this.#client.send(
+            new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+          );
+        } catch (err) {
+          if (statusOf(err) === 404) return undefined;
+          throw err;
+        }
+      },
+      remove: async () => {
+        await this.#client.send(new this.#sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      },
+    };
   }
 
   async write(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
@@ -469,8 +470,12 @@ export class S3Backend implements Backend {
     if (createOnly && (await this.stat(key)))
       throw fsError('EEXIST', { syscall: 'open', path: this.#path(key) });
     const conditional = createOnly && this.capabilities.conditionalCreate ? { IfNoneMatch: '*' } : {};
-    const token = createOnly ? randomBytes(12).toString('base64url') : undefined;
+    // Every write has an id (see commit-check.ts): stored with each multipart upload, and with a
+    // single put only when create-only (an overwriting put retried after a lost answer is harmless).
+    const writeId = randomBytes(12).toString('base64url');
+    const token = createOnly ? writeId : undefined;
     const tokenMeta: Record<string, string> = token ? { [WRITE_META]: token } : {};
+    const io = this.#commitIo(key);
     const sdk = this.#sdk;
     const Bucket = this.bucket;
     const checksums = this.#checksums;
@@ -503,14 +508,13 @@ export class S3Backend implements Backend {
         ).catch(async (err: unknown) => {
           // A create-only put retried after its first attempt committed (the answer was lost)
           // meets its own object: that is success, not EEXIST.
-          if (
-            createOnly &&
-            isFsError(err) &&
-            err.code === 'EEXIST' &&
-            (await this.#isOurs(key, body.length, info.crc32, token))
-          )
-            return { ETag: undefined } as S3.PutObjectCommandOutput;
-          throw err;
+          if (!createOnly || !isFsError(err) || err.code !== 'EEXIST') throw err;
+          await recoverCommit(
+            err,
+            { size: body.length, crc32: crcMeta ? info.crc32 : undefined, token: writeId },
+            io,
+          );
+          return { ETag: undefined } as S3.PutObjectCommandOutput;
         });
         return { key, size: body.length, mtime: new Date(), etag: r.ETag };
       },
@@ -520,7 +524,7 @@ export class S3Backend implements Backend {
           Key: key,
           ContentType: options.contentType,
           ...(checksums ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumType: 'FULL_OBJECT' as const } : {}),
-          ...(token ? { Metadata: tokenMeta } : {}),
+          Metadata: { [WRITE_META]: writeId },
         });
         if (partSender) {
           // Learn where (and how signed) this upload's parts go from the request the SDK sends.
@@ -579,6 +583,7 @@ export class S3Backend implements Backend {
         return { token: r.ETag };
       },
       complete: async (uploadId, parts, info) => {
+        const sent: Sent = { size: info.size, crc32: checksums ? info.crc32 : undefined, token: writeId };
         const r = await this.#send<S3.CompleteMultipartUploadCommandOutput>(
           new sdk.CompleteMultipartUploadCommand({
             Bucket,
@@ -599,19 +604,15 @@ export class S3Backend implements Backend {
           'write',
           key,
         ).catch(async (err: unknown) => {
-          // Retried after the first Complete committed: 412 (create-only) or NoSuchUpload. If the
-          // object there is ours (our write id; else size and whole-object CRC32), the upload did
-          // complete.
-          const code = isFsError(err) ? err.code : undefined;
-          if (
-            (code === 'EEXIST' || code === 'ENOENT') &&
-            (checksums || token !== undefined) &&
-            (await this.#isOurs(key, info.size, info.crc32, token))
-          )
-            return { ETag: undefined } as S3.CompleteMultipartUploadCommandOutput;
-          throw err;
+          // Retried after the first Complete committed (its answer lost): NoSuchUpload, 412 when
+          // create-only, or another failure. The object there tells whether it is ours.
+          if (!mayHaveCommitted(err)) throw err;
+          await recoverCommit(err, sent, io);
+          return undefined;
         });
-        return { key, size: info.size, mtime: new Date(), etag: r.ETag };
+        // Answered 200: the committed object must be the size (and CRC32) we sent.
+        if (r) await confirmCommit(r, sent, io);
+        return { key, size: info.size, mtime: new Date(), etag: r?.ETag };
       },
       abort: async (uploadId) => {
         try {

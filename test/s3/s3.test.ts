@@ -523,6 +523,90 @@ for (const entry of servers) {
       expect(sha(await readAll(r.fs, r.uri('slowdown.bin')))).toBe(sha(data));
     });
 
+    it('a multipart write whose CompleteMultipartUpload answer was lost succeeds: the object there carries our write id', async () => {
+      // Not create-only: fauxqs answers the retried Complete with NoSuchUpload, radosgw with 200;
+      // either way the write succeeds and the bytes are ours.
+      const data = payload(11 * MiB + 3, 47);
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
+          fault: { kind: 'drop-response' },
+        },
+      ]);
+      try {
+        await writeStream(r.fs, r.uri('lost-complete-plain.bin'), data);
+        expect(r.proxy.hits[0]).toBe(1);
+      } finally {
+        r.proxy.setRules([]);
+      }
+      expect(sha(await readAll(r.fs, r.uri('lost-complete-plain.bin')))).toBe(sha(data));
+      const head = await r.raw.send(
+        new HeadObjectCommand({ Bucket: r.bucket, Key: 'lost-complete-plain.bin' }),
+      );
+      expect(head.Metadata?.['avfs-write']).toMatch(/^[\w-]{16}$/);
+      if (server.features.listMultipartUploads) {
+        const open = await r.raw.send(new ListMultipartUploadsCommand({ Bucket: r.bucket }));
+        expect(open.Uploads ?? []).toEqual([]);
+      }
+    });
+
+    it("a lost Complete answer whose retry finds another writer's object there is not a success", async () => {
+      // Our Complete's answer is lost; before the retry, another writer stores the key. The retry
+      // fails (fauxqs: NoSuchUpload; radosgw: 500 "completion already in progress") and the object
+      // there is not ours: ours may have committed and been replaced, so EIO (outcome unknown),
+      // never a success nor a plain "no such upload". Theirs stays.
+      const theirs = payload(1 * MiB, 48);
+      const key = 'lost-complete-raced.bin';
+      r.proxy.setRules([
+        {
+          match: (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
+          fault: { kind: 'drop-response' },
+        },
+        {
+          // The retry: stall it while the other writer stores its object.
+          match: (req, url) => req.method === 'POST' && url.searchParams.has('uploadId'),
+          fault: { kind: 'stall', ms: 300 },
+        },
+      ]);
+      const racer = (async () => {
+        while (r.proxy.hits[1] === undefined) await sleep(5);
+        await r.raw.send(new PutObjectCommand({ Bucket: r.bucket, Key: key, Body: theirs }));
+      })();
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        await writeStream(r.fs, r.uri(key), payload(11 * MiB + 3, 49)).catch((e: Error) => (err = e));
+        await racer;
+      } finally {
+        r.proxy.setRules([]);
+      }
+      expect(err?.code).toBe('EIO');
+      expect(err?.message).toContain('outcome unknown');
+      expect(sha(await readAll(r.fs, r.uri(key)))).toBe(sha(theirs));
+    });
+
+    it("a multipart commit the server stores short is EIO and removed, not a silent success (fauxqs with checksum 'crc32' stores 0 bytes)", async () => {
+      // fauxqs reads no <Part> that carries a <ChecksumCRC32>: it commits an empty object and
+      // answers 200. The HEAD after Complete sees our write id with 0 bytes.
+      const crc = await rig(server, { checksum: 'crc32' });
+      try {
+        const data = payload(11 * MiB + 3, 50);
+        let err: (Error & { code?: string }) | undefined;
+        await writeStream(crc.fs, crc.uri('short.bin'), data).catch((e: Error) => (err = e));
+        if (entry.name === 'fauxqs') {
+          expect(err?.code).toBe('EIO');
+          expect(err?.message).toContain(`committed 0 bytes of the ${data.length} sent`);
+          expect(err?.message).toContain(crc.uri('short.bin'));
+          await expect(crc.fs.promises.stat(crc.uri('short.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
+        } else {
+          // A server that assembles the parts: no false failure from the check.
+          expect(err).toBeUndefined();
+          expect(sha(await readAll(crc.fs, crc.uri('short.bin')))).toBe(sha(data));
+        }
+      } finally {
+        await crc.close();
+      }
+    });
+
     it('a persistent failure surfaces the network error, leaves the key absent and no upload open', async () => {
       const data = payload(16 * MiB, 23);
       r.proxy.setRules([
