@@ -79,6 +79,8 @@ export interface AzureBackendOptions {
   blockChecksum?: 'md5' | 'none' | undefined;
   /** SDK attempts per request (default 3). */
   maxAttempts?: number | undefined;
+  /** First delay between SDK attempts in ms (default 4000, the SDK's; doubles per try). */
+  retryDelayMs?: number | undefined;
   /** Blobs per list request (default 5000, the service maximum). */
   listPageSize?: number | undefined;
   /** Most blocks per blob (default 50,000, the service limit). */
@@ -175,7 +177,14 @@ export class AzureBackend implements Backend {
     this.#md5 = block === 'md5';
     this.#batch = options.batchDelete ?? true;
     const pipeline: Az.StoragePipelineOptions = {
-      retryOptions: { maxTries: Math.max(1, options.maxAttempts ?? 3) },
+      retryOptions: {
+        maxTries: Math.max(1, options.maxAttempts ?? 3),
+        // The SDK waits 4 s, doubling, between tries: right for a throttled account, too slow
+        // for tests that storm an emulator with faults.
+        ...(options.retryDelayMs !== undefined
+          ? { retryDelayInMs: options.retryDelayMs, maxRetryDelayInMs: 8 * options.retryDelayMs }
+          : {}),
+      },
       keepAliveOptions: { enable: true },
     };
     this.#service = AzureBackend.#serviceClient(sdk, options, pipeline);

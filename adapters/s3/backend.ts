@@ -470,11 +470,10 @@ export class S3Backend implements Backend {
     if (createOnly && (await this.stat(key)))
       throw fsError('EEXIST', { syscall: 'open', path: this.#path(key) });
     const conditional = createOnly && this.capabilities.conditionalCreate ? { IfNoneMatch: '*' } : {};
-    // Every write has an id (see commit-check.ts): stored with each multipart upload, and with a
-    // single put only when create-only (an overwriting put retried after a lost answer is harmless).
+    // Every write has an id, stored with the object: how it recognises its own commit when the
+    // answer was lost (commit-check.ts).
     const writeId = randomBytes(12).toString('base64url');
-    const token = createOnly ? writeId : undefined;
-    const tokenMeta: Record<string, string> = token ? { [WRITE_META]: token } : {};
+    const tokenMeta: Record<string, string> = { [WRITE_META]: writeId };
     const io = this.#commitIo(key);
     const sdk = this.#sdk;
     const Bucket = this.bucket;
@@ -493,22 +492,18 @@ export class S3Backend implements Backend {
             ContentLength: body.length,
             ContentType: options.contentType,
             ...(checksums ? { ChecksumCRC32: crcToBase64(info.crc32) } : {}),
-            ...(crcMeta || token
-              ? {
-                  Metadata: {
-                    ...tokenMeta,
-                    ...(crcMeta ? { [CRC_META]: (info.crc32 >>> 0).toString(16) } : {}),
-                  } as Record<string, string>,
-                }
-              : {}),
+            Metadata: {
+              ...tokenMeta,
+              ...(crcMeta ? { [CRC_META]: (info.crc32 >>> 0).toString(16) } : {}),
+            },
             ...conditional,
           }),
           'write',
           key,
         ).catch(async (err: unknown) => {
-          // A create-only put retried after its first attempt committed (the answer was lost)
-          // meets its own object: that is success, not EEXIST.
-          if (!createOnly || !isFsError(err) || err.code !== 'EEXIST') throw err;
+          // A put retried after its first attempt committed (the answer was lost) meets its own
+          // object (a 412 when create-only): that is success, not EEXIST or a reset.
+          if (!mayHaveCommitted(err)) throw err;
           await recoverCommit(
             err,
             { size: body.length, crc32: crcMeta ? info.crc32 : undefined, token: writeId },
@@ -524,7 +519,7 @@ export class S3Backend implements Backend {
           Key: key,
           ContentType: options.contentType,
           ...(checksums ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumType: 'FULL_OBJECT' as const } : {}),
-          Metadata: { [WRITE_META]: writeId },
+          Metadata: tokenMeta,
         });
         if (partSender) {
           // Learn where (and how signed) this upload's parts go from the request the SDK sends.

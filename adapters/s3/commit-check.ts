@@ -131,10 +131,13 @@ function attemptsOf(err: FsError): number {
  * Whether a failed commit is worth a look at the object: a 412 (create-only) or NoSuchUpload may
  * be a retry meeting its own first attempt's commit, and so may any failure of a retried commit
  * (radosgw answers a repeated Complete, once the key was overwritten, with a 500 "completion
- * already in progress").
+ * already in progress"), and a reset or timeout that ended the retries (every answer lost: the
+ * server may have acted on each).
  */
 export function mayHaveCommitted(err: unknown): err is FsError {
-  return isFsError(err) && (err.code === 'EEXIST' || err.code === 'ENOENT' || attemptsOf(err) > 1);
+  return (
+    isFsError(err) && (err.code === 'EEXIST' || err.code === 'ENOENT' || err.retryable || attemptsOf(err) > 1)
+  );
 }
 
 /**
@@ -148,7 +151,7 @@ export async function recoverCommit(err: FsError, sent: Sent, io: CommitIo): Pro
   const verdict = judge(await headOr(io), sent);
   if (verdict.kind === 'ours') return;
   if (verdict.kind === 'short') throw await shortCommit(io, verdict.detail);
-  if (err.code !== 'EEXIST' && verdict.kind === 'theirs' && attemptsOf(err) > 1)
+  if (err.code !== 'EEXIST' && verdict.kind === 'theirs' && (attemptsOf(err) > 1 || err.retryable))
     throw unknown(io, err, `a retried commit failed (${err.code}) and another object is at the key`);
   throw err;
 }

@@ -1,7 +1,7 @@
 /**
  * An HTTP reverse proxy on 127.0.0.1 that injects faults in front of an emulator: a connection
- * reset after N body bytes, a 503 answer, a stall, or an answer lost after the server acted on the
- * request, on requests that match a rule, a bounded
+ * reset after N body bytes, a 503 answer, a stall, an answer lost after the server acted on the
+ * request, or an answer cut after N body bytes, on requests that match a rule, a bounded
  * number of times. Everything else is forwarded untouched (keep-alive on both sides).
  */
 import {
@@ -24,7 +24,9 @@ export interface FaultRule {
     | { kind: 'status'; status: number; body?: string }
     | { kind: 'stall'; ms: number }
     /** Forwarded and answered upstream, then the client's connection is reset: a lost answer. */
-    | { kind: 'drop-response' };
+    | { kind: 'drop-response' }
+    /** Forwarded; the answer's headers and its first `afterBytes` body bytes reach the client, then a reset: a torn answer. */
+    | { kind: 'cut-response'; afterBytes: number };
   /** How many matching requests get the fault (default 1); later ones pass. */
   times?: number;
 }
@@ -120,6 +122,30 @@ export async function startFaultProxy(
           up.on('end', lose);
         },
         lose,
+      );
+      return;
+    }
+    if (fault.kind === 'cut-response') {
+      send(
+        req,
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          let sent = 0;
+          up.on('data', (chunk: Buffer) => {
+            if (sent >= fault.afterBytes) return;
+            const room = fault.afterBytes - sent;
+            if (room > 0) res.write(chunk.subarray(0, room));
+            sent += chunk.length;
+            if (sent >= fault.afterBytes) {
+              up.destroy();
+              // Let what was written go out, then reset (no clean end: the client sees it torn).
+              setImmediate(() => req.socket.resetAndDestroy());
+            }
+          });
+          // An answer shorter than the cut passes whole.
+          up.on('end', () => res.end());
+        },
+        () => res.destroy(),
       );
       return;
     }
