@@ -5,10 +5,7 @@
  * default store at a directory of your choice.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, chmod, unlink, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import envPaths from 'env-paths';
 import { localFlavor } from '../../adapters/local/index.js';
 import { memoryFlavor } from '../../adapters/memory/index.js';
 import { s3Flavor } from '../../adapters/s3/index.js';
@@ -17,7 +14,7 @@ import { azureFlavor } from '../../adapters/azure/index.js';
 import { createStore, type ArtifactStore, type StoreOptions } from './artifact-store.js';
 import type { Flavor } from './flavor.js';
 import { FlavorRegistry } from './registry.js';
-import { fsError } from '../core/errors.js';
+import { configDir, readConfig, updateConfig, writeConfig, type ConfigFile } from './config-file.js';
 
 export const defaultRegistry = new FlavorRegistry();
 defaultRegistry.register(localFlavor as unknown as Flavor);
@@ -45,106 +42,26 @@ export function openStore(
   return createStore(options, registry);
 }
 
-/** The config directory: `$ARTIFACT_VFS_CONFIG_DIR`, else the platform's (XDG) config dir. */
-export function configDir(): string {
-  return process.env.ARTIFACT_VFS_CONFIG_DIR || envPaths('artifact-vfs', { suffix: '' }).config;
-}
+export { configDir, type ConfigFile } from './config-file.js';
 
-export interface ConfigFile {
-  version: 1;
-  /** UUID of the default local store under `local_stores/`. */
-  defaultLocalStore?: string;
-  [key: string]: unknown;
-}
-
-export async function readConfigFile(): Promise<ConfigFile> {
-  try {
-    return JSON.parse(await readFile(join(configDir(), 'config.json'), 'utf8')) as ConfigFile;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return { version: 1 };
-    throw err;
-  }
+/** The config file, validated (ERR_INVALID_CONFIG naming the file and the field if unusable). */
+export function readConfigFile(): Promise<ConfigFile> {
+  return readConfig(defaultRegistry);
 }
 
 /** Writes the config atomically (temp file, then rename), mode 0600 in a 0700 directory. */
-export async function writeConfigFile(config: ConfigFile): Promise<void> {
-  const dir = configDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700).catch(() => undefined);
-  const file = join(dir, 'config.json');
-  const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await writeFile(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-/** A lock older than this is taken to be left over by a process that died holding it. */
-const STALE_LOCK_MS = 30_000;
-/** How long a writer waits for the lock before giving up with EBUSY. */
-const LOCK_WAIT_MS = 15_000;
-
-/** Whether the process that wrote a lock file (on this host) is gone. */
-function lockOwnerGone(content: string): boolean {
-  const [pid, host] = content.split(' ');
-  if (host !== hostname() || !Number.isSafeInteger(Number(pid))) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (err) {
-    return (err as { code?: string }).code === 'ESRCH';
-  }
+export function writeConfigFile(config: ConfigFile): Promise<void> {
+  return writeConfig(config, defaultRegistry);
 }
 
 /**
- * Read-modify-write of the config file under a lock (`config.json.lock`, created exclusively), so
- * two processes changing it at once (two CLI commands) cannot lose each other's update. `change`
- * edits the config it is given and returns a result; if it throws, nothing is written. A lock
- * left by a dead process (same host, pid gone) or older than 30 s is broken; a live holder is
- * waited for up to 15 s (then EBUSY).
+ * Read-modify-write of the config file under its lock (`config.json.lock`), so two processes
+ * changing it at once (two CLI commands) cannot lose each other's update. `change` edits the
+ * config it is given and returns a result; if it throws, or the file is invalid, nothing is
+ * written. Stale locks are broken and a live one is waited for (src/store/config-lock.ts).
  */
-export async function updateConfigFile<T>(change: (config: ConfigFile) => T | Promise<T>): Promise<T> {
-  const dir = configDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const lock = join(dir, 'config.json.lock');
-  const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(lock, `${process.pid} ${hostname()} ${new Date().toISOString()}`, {
-        flag: 'wx',
-        mode: 0o600,
-      });
-      break;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      const [content, info] = await Promise.all([
-        readFile(lock, 'utf8').catch(() => ''),
-        stat(lock).catch(() => undefined),
-      ]);
-      if (info && (Date.now() - info.mtimeMs > STALE_LOCK_MS || lockOwnerGone(content))) {
-        await unlink(lock).catch(() => undefined);
-        continue;
-      }
-      if (Date.now() - started > LOCK_WAIT_MS) {
-        throw fsError('EBUSY', {
-          path: lock,
-          detail: `another process is changing the artifact-vfs config (${content.trim() || 'lock held'})`,
-        });
-      }
-      await new Promise((r) => setTimeout(r, Math.min(100, 2 + attempt * 5) * (0.5 + Math.random())));
-    }
-  }
-  try {
-    const config = await readConfigFile();
-    const result = await change(config);
-    await writeConfigFile(config);
-    return result;
-  } finally {
-    await unlink(lock).catch(() => undefined);
-  }
+export function updateConfigFile<T>(change: (config: ConfigFile) => T | Promise<T>): Promise<T> {
+  return updateConfig(change, defaultRegistry);
 }
 
 /** First-use lookups in flight, per config dir: concurrent first calls must agree on one UUID. */

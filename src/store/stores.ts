@@ -7,6 +7,8 @@
  * - The default local store (`default`) always exists; it cannot be updated or deleted.
  * - Registering checks the flavor, the path's scheme and the config (unknown fields, missing
  *   required ones, wrong types) before anything is written; a failed call writes nothing.
+ * - Every call reads the whole config file checked (src/store/config-file.ts): a file that is not
+ *   valid is refused with ERR_INVALID_CONFIG, and never written over.
  * - A config value may be, or contain, a reference to an environment variable (`{{env.NAME}}`).
  *   References are stored literally and resolved only when a store is opened; a missing variable
  *   is an error naming the variable, never a value.
@@ -31,6 +33,7 @@ import {
   updateConfigFile,
   type ConfigFile,
 } from './defaults.js';
+import { STORE_NAME_RE } from './config-records.js';
 import { validateConfig, type ConfigField, type ConfigSchema, type Flavor } from './flavor.js';
 import { FlavorRegistry } from './registry.js';
 
@@ -77,9 +80,9 @@ export interface StoresOptions {
   registry?: FlavorRegistry;
 }
 
-const STORE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_REF_RE = /\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
+/** The config, validated in full (ERR_INVALID_CONFIG naming the file and field; see config-file.ts). */
 async function load(): Promise<StoresConfigFile> {
   return withSecrets((await readConfigFile()) as StoresConfigFile);
 }
