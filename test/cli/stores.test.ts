@@ -420,3 +420,106 @@ export const notAFlavor = { name: 'x' };
     expect(r.stderr).toMatch(/'s3' is a built-in flavor/);
   });
 });
+
+describe('a config file that cannot be used', () => {
+  const ID = '0b5d7c3e-8a4f-4c1e-9d2b-6f7a8e9c0d1e';
+  const commands = [
+    ['artifact-store', 'list'],
+    ['ls', 'default:'],
+    ['artifact-store', 'register', 'x', '--flavor', 'memory', '--path', 'mem://x'],
+  ];
+
+  /** Every command fails with one line naming the file, the field and the fix; nothing is written. */
+  async function refusedEverywhere(text: string, field: string, what: RegExp): Promise<void> {
+    await mkdir(cfg, { recursive: true });
+    const file = path.join(cfg, 'config.json');
+    await writeFile(file, text);
+    const before = await snapshot(cfg);
+    for (const args of commands) {
+      const r = await run(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^avfs: ERR_INVALID_CONFIG: /);
+      expect(lines[0]).toContain(`'${file}'`);
+      if (field) expect(lines[0]).toContain(` at ${field}: `);
+      expect(lines[0]).toMatch(what);
+      expect(lines[0]).not.toMatch(/in JSON at position|is not a function|TypeError|SyntaxError/);
+      const j = await run('--json', ...args);
+      expect(j.code).toBe(1);
+      expect(j.stdout).toBe('');
+      expect(JSON.parse(j.stderr)).toEqual({
+        error: { code: 'ERR_INVALID_CONFIG', message: expect.stringContaining(file), exitCode: 1 },
+      });
+      expect(await snapshot(cfg)).toEqual(before);
+    }
+  }
+
+  it('"stores": "oops" fails every command, and register never writes {"0":"o",…}', async () => {
+    await refusedEverywhere(
+      JSON.stringify({ version: 1, defaultLocalStore: ID, stores: 'oops' }),
+      'stores',
+      /must be an object of store records/,
+    );
+  });
+
+  it('truncated JSON names the line and column; a mistyped record names its field', async () => {
+    await refusedEverywhere(
+      `{"version": 1, "stores": {"a": {"flavor": "mem`,
+      '',
+      /not valid JSON: unterminated string at line 1, column 43 \(in stores\.a\.flavor\)/,
+    );
+    cfg = `${cfg}-b`;
+    await refusedEverywhere(
+      JSON.stringify({
+        version: 1,
+        defaultLocalStore: ID,
+        stores: { a: { flavor: 'memory', path: 7, config: {} } },
+      }),
+      'stores.a.path',
+      /must be the store's root \(a URI or an absolute local path\), got a number/,
+    );
+  });
+
+  it('a version from a newer artifact-vfs is refused as such', async () => {
+    await refusedEverywhere(
+      JSON.stringify({ version: 99, defaultLocalStore: ID }),
+      'version',
+      /version 99 was written by a newer artifact-vfs \(this one reads version 1\); upgrade artifact-vfs/,
+    );
+  });
+
+  it('defaultLocalStore outside local_stores/ is refused (ARTIFACT_VFS_LOCAL_STORE is the way)', async () => {
+    await refusedEverywhere(
+      JSON.stringify({ version: 1, defaultLocalStore: '../../elsewhere' }),
+      'defaultLocalStore',
+      /must be the name of a directory under local_stores\/.*set ARTIFACT_VFS_LOCAL_STORE instead/,
+    );
+  });
+
+  it('--help and --version still work', async () => {
+    await mkdir(cfg, { recursive: true });
+    await writeFile(path.join(cfg, 'config.json'), '{"stores": "oops"}');
+    expect((await run('--version')).code).toBe(0);
+    expect((await run('artifact-store', 'list', '--help')).code).toBe(0);
+  });
+
+  it('a live lock from another host: register waits its bound, then EBUSY naming the lock and holder', async () => {
+    await run('artifact-store', 'list');
+    const lock = path.join(cfg, 'config.json.lock');
+    await writeFile(lock, '4242 some-other-host 2026-01-01T00:00:00.000Z');
+    const r = await avfs(cfg, commands[2]!, { env: { ARTIFACT_VFS_LOCK_WAIT_MS: '200' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^avfs: EBUSY: the artifact-vfs config is locked by pid 4242 on host 'some-other-host' since .*; waited .* rm '.*config\.json\.lock'\n$/,
+    );
+    expect(await readFile(lock, 'utf8')).toBe('4242 some-other-host 2026-01-01T00:00:00.000Z');
+    // a lock of garbage is broken: the same command then succeeds
+    await writeFile(lock, 'garbage');
+    const ok = await run(...commands[2]!);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await readConfig()).stores.x).toEqual({ flavor: 'memory', path: 'mem://x', config: {} });
+    await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Config-file changes under the lock file: concurrent changes all land (the lock is a file
- * created exclusively, so it serializes processes the same way), a lock left by a dead process is
- * broken, a live one is waited for, and a failed change writes nothing.
+ * created exclusively, so it serializes processes the same way), a lock nobody will remove (dead
+ * process, too old or dated ahead, not a lock at all) is broken, a live one is waited for a bounded
+ * time and then refused with EBUSY naming it, and a failed change writes nothing.
  */
 import {
   existsSync,
