@@ -19,7 +19,8 @@ export const localFlavor = defineFlavor({
   config: {},
   async create({ path }) {
     const root = formatLocation(parseLocation(path), { trailingSlash: false });
-    // Symlinks inside the store may not lead out of it.
-    return { adapter: confineToRoot(localFs, root), root, ensureRoot: true };
+    // Symlinks inside the store may not lead out of it, dangling ones included; opening a file adds
+    // O_NOFOLLOW where its last component was no link (see src/fs/confine.ts for the limit).
+    return { adapter: confineToRoot(localFs, root, { noFollow: true }), root, ensureRoot: true };
   },
 });

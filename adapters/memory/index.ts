@@ -1,13 +1,16 @@
 /**
  * The memory flavor: memfs. All `mem://` paths of a process share one volume, so two stores (or a
  * store and `fileio`) on the same `mem://` path see the same files; `createMemoryFs()` makes a
- * private volume (what `mountMemory` in `artifact-vfs/testing` uses).
+ * private volume (what `mountMemory` in `artifact-vfs/testing` uses). A store's fs is confined to
+ * its root through symlinks (`confineToRoot`), as on local disk: the volume is shared, so a link in
+ * one store could otherwise reach another.
  */
 import { Volume, createFsFromVolume } from 'memfs';
 import { parseLocation } from '../../src/core/uri.js';
 import type { FsAdapter } from '../../src/fs/types.js';
+import { confineToRoot, type LinkReader } from '../../src/fs/confine.js';
 import { defineFlavor } from '../../src/store/flavor.js';
-import { fixMemfs } from './memfs-fixes.js';
+import { fixMemfs, type MemfsBase } from './memfs-fixes.js';
 
 export interface MemoryFs {
   fs: FsAdapter;
@@ -17,7 +20,7 @@ export interface MemoryFs {
 /** A fresh, private in-memory filesystem. */
 export function createMemoryFs(): MemoryFs {
   const volume = new Volume();
-  return { fs: fixMemfs(createFsFromVolume(volume) as unknown as FsAdapter), volume };
+  return { fs: fixMemfs(createFsFromVolume(volume) as unknown as MemfsBase), volume };
 }
 
 let shared: MemoryFs | undefined;
@@ -36,6 +39,10 @@ export const memoryFlavor = defineFlavor({
   config: {},
   async create({ path }) {
     const loc = parseLocation(path);
-    return { adapter: sharedMemoryFs().fs, root: '/' + loc.segments.join('/'), ensureRoot: true };
+    const root = '/' + loc.segments.join('/');
+    const { fs, volume } = sharedMemoryFs();
+    // Links are read from the volume itself (the fixed fs has no readlink).
+    const links = volume as unknown as LinkReader;
+    return { adapter: confineToRoot(fs, root, { links, shownRoot: path }), root, ensureRoot: true };
   },
 });

@@ -12,25 +12,70 @@
  * - `rename` of a file onto a directory is EISDIR, of a directory onto a file ENOTDIR, onto a
  *   non-empty directory ENOTEMPTY, into itself EINVAL (memfs allows or mis-codes these);
  * - `mkdtemp` errors carry syscall `mkdtemp`;
- * - `createReadStream` of a directory emits EISDIR (memfs ends the stream without data).
+ * - `createReadStream` of a directory emits EISDIR (memfs ends the stream without data);
+ * - symlinks: `rm` of a link removes the link (memfs removed what it points to, a whole directory
+ *   with `recursive`), `rename` of a link moves the link (memfs moved its target), `unlink` of a
+ *   link to a directory removes the link, and `mkdir`, `mkdtemp` and `rename` follow a link in a
+ *   parent directory (memfs: ENOTDIR).
  */
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { fsError, toFsError } from '../../src/core/errors.js';
 import { pathToString } from '../../src/core/uri.js';
 import { assembleFs, type AnyFn } from '../../src/fs/assemble.js';
-import { PROMISE_METHODS, SYNC_METHODS, type FsAdapter } from '../../src/fs/types.js';
+import { PROMISE_METHODS, SYNC_METHODS, type FsAdapter, type NodeFs } from '../../src/fs/types.js';
 
-type Kind = 'file' | 'directory' | undefined;
+type Kind = 'file' | 'directory' | 'link' | undefined;
 
-export function fixMemfs(base: FsAdapter): FsAdapter {
-  const kind = (p: string): Kind => {
+/** memfs's own fs: an FsAdapter with the link calls these fixes use. */
+export type MemfsBase = FsAdapter & Pick<NodeFs, 'readlinkSync' | 'symlinkSync'>;
+
+export function fixMemfs(base: MemfsBase): FsAdapter {
+  /** What `p` is, links followed (`lstat`: the link itself, as `rm`, `unlink` and `rename` see it). */
+  const kind = (p: string, lstat = false): Kind => {
     try {
-      const st = base.statSync(p);
-      return st.isDirectory() ? 'directory' : 'file';
+      const st = lstat ? base.lstatSync(p) : base.statSync(p);
+      return st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'directory' : 'file';
     } catch {
       return undefined;
     }
+  };
+
+  /** `p` with its parent directory's links resolved: memfs's mkdir and rename follow none there. */
+  const viaParent = (p: unknown): unknown => {
+    if (typeof p !== 'string') return p;
+    const abs = posix.resolve(p);
+    try {
+      return (
+        posix.join(base.realpathSync(posix.dirname(abs)), posix.basename(abs)) + (p.endsWith('/') ? '/' : '')
+      );
+    } catch {
+      return p; // a missing parent: the call reports it
+    }
+  };
+
+  /** node's `rm` of a link (without a trailing slash, which follows it) unlinks the link. */
+  const rmLink = (p: unknown): boolean => {
+    if (typeof p !== 'string' || p.endsWith('/') || kind(p, true) !== 'link') return false;
+    base.unlinkSync(p);
+    return true;
+  };
+
+  /** node's `rename` of a link moves the link: done here as symlink + unlink (memfs is synchronous). */
+  const renameLink = (a: unknown, b: unknown): boolean => {
+    if (typeof a !== 'string' || typeof b !== 'string' || kind(a, true) !== 'link') return false;
+    if (posix.resolve(a) === posix.resolve(b)) return true;
+    const dst = kind(b, true);
+    if (dst === 'directory') throw fsError('EISDIR', { syscall: 'rename', path: a, dest: b });
+    const target = base.readlinkSync(a);
+    try {
+      if (dst !== undefined) base.unlinkSync(b); // its parent exists, so the symlink cannot fail
+      base.symlinkSync(target, b);
+    } catch (err) {
+      throw toFsError(err, { syscall: 'rename', path: a, dest: b });
+    }
+    base.unlinkSync(a);
+    return true;
   };
 
   /** node:fs refuses `file/` with ENOTDIR wherever a path is resolved. */
@@ -58,9 +103,9 @@ export function fixMemfs(base: FsAdapter): FsAdapter {
   const renameCheck = (a: unknown, b: unknown): void => {
     const from = posix.resolve(pathToString(a));
     const to = posix.resolve(pathToString(b));
-    const src = kind(from);
+    const src = kind(from, true);
     if (!src || from === to) return;
-    const dst = kind(to);
+    const dst = kind(to, true);
     const err = (code: string) =>
       fsError(code, { syscall: 'rename', path: pathToString(a), dest: pathToString(b) });
     if (src === 'file' && dst === 'directory') throw err('EISDIR');
@@ -72,69 +117,88 @@ export function fixMemfs(base: FsAdapter): FsAdapter {
   };
 
   const unlinkCheck = (p: unknown): void => {
-    if (kind(posix.resolve(pathToString(p))) === 'directory')
+    if (kind(posix.resolve(pathToString(p)), true) === 'directory')
       throw fsError('EISDIR', { syscall: 'unlink', path: pathToString(p) });
+  };
+
+  /** One call with the fixes around it; `invoke` is memfs's promise or sync method (both are fixed alike). */
+  const fixed = (op: string, args: unknown[], invoke: AnyFn): unknown => {
+    if (op !== 'exists') trailingSlash(args[0], op === 'readdir' ? 'scandir' : op.toLowerCase());
+    // Errors of a call made on rewritten paths name the caller's.
+    const named = (err: unknown): never => {
+      throw toFsError(err, {
+        path: pathToString(args[0]),
+        dest: op === 'rename' ? pathToString(args[1]) : undefined,
+      });
+    };
+    switch (op) {
+      case 'mkdir': {
+        const call = [viaParent(args[0]), ...args.slice(1)];
+        if (!isRecursive(args[1]))
+          return settle(
+            () => invoke(...call),
+            () => undefined,
+            named,
+          );
+        const { first } = mkdirRecursive(pathToString(args[0]));
+        if (first === undefined) return undefined;
+        return settle(
+          () => invoke(...call),
+          () => first,
+          named,
+        );
+      }
+      case 'unlink':
+        unlinkCheck(args[0]);
+        break;
+      case 'rm':
+        if (rmLink(args[0])) return undefined;
+        break;
+      case 'rename': {
+        const [from, to] = [viaParent(args[0]), viaParent(args[1])];
+        try {
+          renameCheck(from, to);
+          if (renameLink(from, to)) return undefined;
+        } catch (err) {
+          named(err);
+        }
+        return settle(
+          () => invoke(from, to),
+          (v) => v,
+          named,
+        );
+      }
+      case 'mkdtemp': {
+        const prefix = pathToString(args[0]);
+        const real = viaParent(prefix) as string;
+        return settle(
+          () => invoke(real, ...args.slice(1)),
+          // The created directory under the caller's spelling of its parent.
+          (made) => (typeof made === 'string' ? prefix + made.slice(real.length) : made),
+          (err) => {
+            const ep = (err as { path?: unknown }).path;
+            // node names the attempted path (prefix + six characters); memfs names something else.
+            const path =
+              typeof ep === 'string' && ep.startsWith(real)
+                ? prefix + ep.slice(real.length)
+                : prefix + 'XXXXXX';
+            throw toFsError(err, { syscall: 'mkdtemp', path });
+          },
+        );
+      }
+    }
+    return invoke(...args);
   };
 
   const promises: Record<string, AnyFn> = {};
   for (const name of PROMISE_METHODS) {
     const impl = (base.promises[name] as AnyFn).bind(base.promises);
-    promises[name] = async (...args: unknown[]) => {
-      trailingSlash(args[0], name === 'readdir' ? 'scandir' : name.toLowerCase());
-      switch (name) {
-        case 'mkdir':
-          if (isRecursive(args[1])) {
-            const { first } = mkdirRecursive(pathToString(args[0]));
-            if (first === undefined) return undefined;
-            await impl(...args);
-            return first;
-          }
-          break;
-        case 'unlink':
-          unlinkCheck(args[0]);
-          break;
-        case 'rename':
-          renameCheck(args[0], args[1]);
-          break;
-        case 'mkdtemp':
-          try {
-            return await impl(...args);
-          } catch (err) {
-            const prefix = pathToString(args[0]);
-            const ep = (err as { path?: unknown }).path;
-            // node names the attempted path (prefix + six characters); memfs names something else.
-            const path = typeof ep === 'string' && ep.startsWith(prefix) ? ep : prefix + 'XXXXXX';
-            throw toFsError(err, { syscall: 'mkdtemp', path });
-          }
-      }
-      return impl(...args);
-    };
+    promises[name] = async (...args: unknown[]) => fixed(name, args, impl);
   }
-
   const sync: Record<string, AnyFn> = {};
   for (const name of SYNC_METHODS) {
     const impl = (base[name] as AnyFn).bind(base);
-    const op = name.slice(0, -4);
-    sync[name] = (...args: unknown[]) => {
-      if (name !== 'existsSync') trailingSlash(args[0], op === 'readdir' ? 'scandir' : op.toLowerCase());
-      switch (name) {
-        case 'mkdirSync':
-          if (isRecursive(args[1])) {
-            const { first } = mkdirRecursive(pathToString(args[0]));
-            if (first === undefined) return undefined;
-            impl(...args);
-            return first;
-          }
-          break;
-        case 'unlinkSync':
-          unlinkCheck(args[0]);
-          break;
-        case 'renameSync':
-          renameCheck(args[0], args[1]);
-          break;
-      }
-      return impl(...args);
-    };
+    sync[name] = (...args: unknown[]) => fixed(name.slice(0, -4), args, impl);
   }
 
   const streams = {
@@ -162,4 +226,15 @@ export function fixMemfs(base: FsAdapter): FsAdapter {
 
 function isRecursive(opts: unknown): boolean {
   return typeof opts === 'object' && opts !== null && (opts as { recursive?: unknown }).recursive === true;
+}
+
+/** `ok(result)` of a call that returns a value or a promise of one; `fail` sees what it throws. */
+function settle(run: () => unknown, ok: (v: unknown) => unknown, fail: (err: unknown) => never): unknown {
+  let v: unknown;
+  try {
+    v = run();
+  } catch (err) {
+    return fail(err);
+  }
+  return v instanceof Promise ? v.then(ok, fail) : ok(v);
 }
