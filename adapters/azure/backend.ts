@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as Az from '@azure/storage-blob';
-import { fsError, isFsError } from '../../src/core/errors.js';
+import { fsError, isFsError, type FsError } from '../../src/core/errors.js';
 import { registerSecret } from '../../src/core/secrets.js';
 import { createMultipartWriter, type MultipartService } from '../../src/backend/multipart.js';
 import { crcVerifier, type Verify } from '../../src/backend/verify.js';
@@ -355,27 +355,34 @@ export class AzureBackend implements Backend {
     const crcMeta = this.#crcMeta;
     const md5 = this.#md5;
     const headers = options.contentType ? { blobContentType: options.contentType } : {};
-    // A create-only write's id, stored with the blob: how a retry recognises its own commit.
-    const token = createOnly ? randomBytes(12).toString('hex') : undefined;
-    const metadataFor = (crc: number): Record<string, string> | undefined =>
-      crcMeta || token
-        ? {
-            ...(crcMeta ? { [CRC_META]: (crc >>> 0).toString(16) } : {}),
-            ...(token ? { [WRITE_META]: token } : {}),
-          }
-        : undefined;
+    // Every write's id, stored with the blob: how a retry, or a commit whose every answer was lost,
+    // recognises its own commit.
+    const token = randomBytes(12).toString('hex');
+    const metadataFor = (crc: number): Record<string, string> => ({
+      ...options.metadata,
+      ...(crcMeta ? { [CRC_META]: (crc >>> 0).toString(16) } : {}),
+      [WRITE_META]: token,
+    });
     /**
      * A failed commit. Create-only conflicts (409 BlobAlreadyExists, 412 ConditionNotMet) are
      * EEXIST, unless the blob there is this write's own: the SDK retried a commit whose answer was
-     * lost, and met what the first attempt stored (our write id). Then the write succeeded.
+     * lost, and met what the first attempt stored (our write id). A commit that failed in a way the
+     * service may have acted on (a reset, a timeout, a 5xx: every answer lost) is checked the same
+     * way. Either way, our blob there means the write succeeded.
      */
     const commitFailed = async (err: unknown, size: number): Promise<ObjectMeta> => {
-      if (token !== undefined && (statusOf(err) === 409 || statusOf(err) === 412)) {
+      const mapped = isFsError(err) ? err : mapAzureError(err, { syscall: 'write', path: this.#path(key) });
+      const conflict = statusOf(err) === 409 || statusOf(err) === 412;
+      if (conflict && createOnly) {
         const mine = await this.#ownBlob(key, size, token);
         if (mine) return mine;
         throw fsError('EEXIST', { syscall: 'open', path: this.#path(key), cause: err });
       }
-      throw isFsError(err) ? err : mapAzureError(err, { syscall: 'write', path: this.#path(key) });
+      if (mapped.retryable) {
+        const mine = await this.#ownBlob(key, size, token).catch(() => undefined);
+        if (mine) return mine;
+      }
+      throw mapped;
     };
     const service: MultipartService<string> = {
       put: async (body, info) => {
@@ -513,7 +520,8 @@ export class AzureBackend implements Backend {
           await this.#deleteEach(batch);
           continue;
         }
-        throw mapAzureError(err, { syscall: 'rm', path: this.#path(batch[0]!) });
+        await this.#deletedAnyway(mapAzureError(err, { syscall: 'rm', path: this.#path(batch[0]!) }), batch);
+        continue;
       }
       for (let j = 0; j < res.subResponses.length; j++) {
         const sub = res.subResponses[j]!;
@@ -540,11 +548,29 @@ export class AzureBackend implements Backend {
           await this.#blob(key).delete({ deleteSnapshots: 'include' });
         } catch (err) {
           if (statusOf(err) === 404) continue;
-          throw mapAzureError(err, { syscall: 'unlink', path: this.#path(key) });
+          await this.#deletedAnyway(mapAzureError(err, { syscall: 'unlink', path: this.#path(key) }), [key]);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+  }
+
+  /**
+   * A delete that failed in a way the service may have acted on (a reset, a timeout, a 5xx: the
+   * answer may be what was lost) is checked: when none of `keys` is there, it happened. Otherwise,
+   * or when a key cannot be checked, `err` stands.
+   */
+  async #deletedAnyway(err: FsError, keys: readonly string[]): Promise<void> {
+    if (!err.retryable) throw err;
+    for (const key of keys) {
+      const there = await this.#blob(key)
+        .getProperties()
+        .then(
+          () => true,
+          (e: unknown) => statusOf(e) !== 404,
+        );
+      if (there) throw err;
+    }
   }
 
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {

@@ -596,7 +596,8 @@ export class GcsBackend implements Backend {
     const precondition: Record<string, string> = createOnly ? { ifGenerationMatch: '0' } : {};
     // A create-only write's id, stored with the object: how a retry recognises its own commit.
     const token = createOnly ? randomBytes(12).toString('base64url') : undefined;
-    const tokenMeta = token ? { metadata: { [WRITE_META]: token } } : {};
+    const userMeta = { ...options.metadata, ...(token ? { [WRITE_META]: token } : {}) };
+    const tokenMeta = Object.keys(userMeta).length > 0 ? { metadata: userMeta } : {};
     const contentType = options.contentType ?? 'application/octet-stream';
     const validation = this.#validation;
     const map = (err: unknown): never => {

@@ -41,6 +41,7 @@ import { PartSender, partTargetOf, type PartTarget, type RequestSigner } from '.
 import {
   confirmCommit,
   CRC_META,
+  mayHaveActed,
   mayHaveCommitted,
   recoverCommit,
   WRITE_META,
@@ -473,7 +474,7 @@ export class S3Backend implements Backend {
     // Every write has an id, stored with the object: how it recognises its own commit when the
     // answer was lost (commit-check.ts).
     const writeId = randomBytes(12).toString('base64url');
-    const tokenMeta: Record<string, string> = { [WRITE_META]: writeId };
+    const tokenMeta: Record<string, string> = { ...options.metadata, [WRITE_META]: writeId };
     const io = this.#commitIo(key);
     const sdk = this.#sdk;
     const Bucket = this.bucket;
@@ -675,6 +676,11 @@ export class S3Backend implements Backend {
     } while (token && remaining > 0);
   }
 
+  /**
+   * Deletes keys (DeleteObjects in batches of 1,000). A delete that failed in a way the server may
+   * have acted on (retried, reset, timed out, 5xx: see `mayHaveActed`) is checked with a HEAD per
+   * key: when none is there, the delete happened and succeeds.
+   */
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     if (keys.length === 1) {
@@ -682,7 +688,7 @@ export class S3Backend implements Backend {
         new this.#sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }),
         'unlink',
         keys[0]!,
-      );
+      ).catch((err: unknown) => this.#deletedAnyway(err, keys));
       return;
     }
     for (let i = 0; i < keys.length; i += 1000) {
@@ -694,6 +700,8 @@ export class S3Backend implements Backend {
         }),
         'rm',
         batch[0]!,
+      ).catch((err: unknown) =>
+        this.#deletedAnyway(err, batch).then(() => ({}) as S3.DeleteObjectsCommandOutput),
       );
       // A 200 response can still carry per-key failures.
       const failed = (r.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
@@ -710,27 +718,73 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * Copies inside the bucket. Like every write here the copy carries a fresh write id
+   * (`MetadataDirective: REPLACE`, with the source's content headers and user metadata copied over,
+   * as CopyObject's default COPY would), so a copy whose answers were all lost, or whose retry met
+   * its own first attempt (a 412 when create-only), is judged on the object (commit-check.ts).
+   */
+  /** Resolves when a failed delete of `keys` happened all the same (none is there); else throws `err`. */
+  async #deletedAnyway(err: unknown, keys: readonly string[]): Promise<void> {
+    if (!mayHaveActed(err)) throw err;
+    let next = 0;
+    let present = false;
+    const worker = async (): Promise<void> => {
+      while (!present && next < keys.length) if (await this.#commitIo(keys[next++]!).head()) present = true;
+    };
+    // A key that cannot be checked leaves the outcome unknown: the delete's own error stands.
+    await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker)).catch(() => (present = true));
+    if (present) throw err;
+  }
+
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const ifNoneMatch = options.ifNoneMatch === true;
-    const meta = await this.stat(from);
-    if (!meta) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
+    let head: S3.HeadObjectCommandOutput | undefined;
+    try {
+      head = await this.#commitIo(from).head();
+    } catch (err) {
+      throw mapS3Error(err, { syscall: 'copyfile', path: this.#path(from) });
+    }
+    if (!head) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
+    const size = head.ContentLength ?? 0;
+    const writeId = randomBytes(12).toString('base64url');
+    const headers = {
+      ContentType: head.ContentType,
+      ContentEncoding: head.ContentEncoding,
+      ContentDisposition: head.ContentDisposition,
+      ContentLanguage: head.ContentLanguage,
+      CacheControl: head.CacheControl,
+      Expires: head.Expires,
+      Metadata: { ...head.Metadata, [WRITE_META]: writeId },
+    };
+    const sent: Sent = { size, crc32: undefined, token: writeId };
     const source = `${this.bucket}/${encodeKey(from)}`;
-    if (meta.size <= (this.#opts.multipartCopyThreshold ?? COPY_LIMIT)) {
+    if (size <= (this.#opts.multipartCopyThreshold ?? COPY_LIMIT)) {
       await this.#send(
         new this.#sdk.CopyObjectCommand({
           Bucket: this.bucket,
           Key: to,
           CopySource: source,
+          MetadataDirective: 'REPLACE',
+          ...headers,
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
         'copyfile',
         from,
-      );
+      ).catch(async (err: unknown) => {
+        if (!mayHaveCommitted(err)) throw err;
+        await recoverCommit(err, sent, this.#commitIo(to));
+      });
       return;
     }
     if (this.#opts.uploadPartCopy === false) {
       // The server cannot copy parts: stream through the client with bounded memory.
-      const writer = await this.write(to, { sizeHint: meta.size, ifNoneMatch });
+      const writer = await this.write(to, {
+        sizeHint: size,
+        ifNoneMatch,
+        contentType: head.ContentType,
+        metadata: head.Metadata,
+      });
       try {
         for await (const c of await this.read(from)) await writer.write(c as Uint8Array);
         await writer.close();
@@ -740,13 +794,20 @@ export class S3Backend implements Backend {
       }
       return;
     }
-    await this.#multipartCopy(source, to, meta.size, ifNoneMatch);
+    await this.#multipartCopy(source, to, sent, ifNoneMatch, headers);
   }
 
-  async #multipartCopy(source: string, to: string, size: number, ifNoneMatch: boolean): Promise<void> {
+  async #multipartCopy(
+    source: string,
+    to: string,
+    sent: Sent,
+    ifNoneMatch: boolean,
+    headers: Omit<S3.CreateMultipartUploadCommandInput, 'Bucket' | 'Key'>,
+  ): Promise<void> {
+    const size = sent.size;
     const partSize = Math.max(this.#opts.copyPartSize ?? 512 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
     const init = await this.#send<S3.CreateMultipartUploadCommandOutput>(
-      new this.#sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }),
+      new this.#sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, ...headers }),
       'copyfile',
       to,
     );
@@ -779,7 +840,10 @@ export class S3Backend implements Backend {
         }),
         'copyfile',
         to,
-      );
+      ).catch(async (err: unknown) => {
+        if (!mayHaveCommitted(err)) throw err;
+        await recoverCommit(err, sent, this.#commitIo(to));
+      });
     } catch (err) {
       await this.#client
         .send(new this.#sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId }))

@@ -135,9 +135,16 @@ function attemptsOf(err: FsError): number {
  * server may have acted on each).
  */
 export function mayHaveCommitted(err: unknown): err is FsError {
-  return (
-    isFsError(err) && (err.code === 'EEXIST' || err.code === 'ENOENT' || err.retryable || attemptsOf(err) > 1)
-  );
+  return isFsError(err) && (err.code === 'EEXIST' || err.code === 'ENOENT' || mayHaveActed(err));
+}
+
+/**
+ * Whether the server may have acted on a request that failed with `err`: it was retried (a first
+ * attempt may have gone through), or it ended in a reset, a timeout or a 5xx (the answer, not the
+ * request, may be what was lost). A delete or a copy that failed so is checked on the object.
+ */
+export function mayHaveActed(err: unknown): err is FsError {
+  return isFsError(err) && (err.retryable || attemptsOf(err) > 1);
 }
 
 /**

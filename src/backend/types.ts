@@ -29,6 +29,11 @@ export interface WriteOptions {
   /** Create-only: fail with EEXIST if the key exists when the write commits. */
   ifNoneMatch?: boolean | undefined;
   contentType?: string | undefined;
+  /**
+   * User metadata stored with the object (S3 `x-amz-meta-*`). A backend that keeps none ignores it;
+   * keys the backend reserves for itself (`avfs-*`) are its own.
+   */
+  metadata?: Readonly<Record<string, string>> | undefined;
   /** The total size when known up front: lets a backend choose a single PUT or a part size. */
   sizeHint?: number | undefined;
 }

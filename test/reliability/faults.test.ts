@@ -404,16 +404,8 @@ const targets: { name: string; skip?: string | undefined; start: () => Promise<E
  */
 const KNOWN: [RegExp, string][] = [
   [
-    /^(fauxqs|radosgw) (DELETE|COPY) lost answers?: false failure/,
-    "the SDK's retry quota (500 tokens, 10 per reset) runs dry after a burst of faults, so a later lost answer is not retried; DELETE and CopyObject have no ownership check",
-  ],
-  [
     /^radosgw CreateMultipartUpload (lost answers?|torn answer): ; 1 multipart upload\(s\) left open/,
     'a retried CreateMultipartUpload leaves the first attempt’s upload open: its UploadId never reached us',
-  ],
-  [
-    /^azurite (Put Blob|Put Blob create-only|Put Block List|DELETE) lost answers: false failure/,
-    'azure: a commit whose every answer was lost is not checked against the blob (no write id on plain writes)',
   ],
 ];
 

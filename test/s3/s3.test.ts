@@ -17,6 +17,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Backend, s3Flavor, type S3BackendOptions } from '../../adapters/s3/index.js';
 import { mapS3Error } from '../../adapters/s3/errors.js';
@@ -741,6 +742,52 @@ for (const entry of servers) {
         if (server.features.uploadPartCopy) expect(count(big.proxy.log, UPLOAD_PART)).toBe(3);
         else expect(count(big.proxy.log, UPLOAD_PART)).toBeGreaterThanOrEqual(2);
         expect(sha(await readAll(big.fs, big.uri('mpc-dst.bin')))).toBe(sha(data));
+      } finally {
+        await big.close();
+      }
+    });
+
+    it("server-side copies keep the source's content headers and user metadata, under a fresh write id of their own", async () => {
+      const big = await rig(server, { multipartCopyThreshold: 8 * MiB, copyPartSize: 5 * MiB });
+      try {
+        for (const [name, size] of [
+          ['small', 1000],
+          ['multipart', 12 * MiB + 5],
+        ] as const) {
+          const data = payload(size, 43);
+          // lib-storage: a multipart source where the size needs one (fauxqs takes 11 MiB per PUT).
+          await new Upload({
+            client: big.raw,
+            partSize: 5 * MiB,
+            params: {
+              Bucket: big.bucket,
+              Key: `hdr-${name}-src.bin`,
+              Body: data,
+              ContentType: 'application/x-model',
+              CacheControl: 'max-age=60',
+              ContentDisposition: 'attachment; filename="m.bin"',
+              Metadata: { owner: 'team-a', 'avfs-write': 'the-source-writer' },
+            },
+          }).done();
+          await big.fs.promises.copyFile(big.uri(`hdr-${name}-src.bin`), big.uri(`hdr-${name}-dst.bin`));
+          const [src, head] = await Promise.all(
+            ['src', 'dst'].map((end) =>
+              big.raw.send(new HeadObjectCommand({ Bucket: big.bucket, Key: `hdr-${name}-${end}.bin` })),
+            ),
+          );
+          // What the server kept of the source's headers (fauxqs keeps fewer than radosgw) is the oracle.
+          const kept = (h: typeof head) => ({
+            type: h!.ContentType,
+            cache: h!.CacheControl,
+            disposition: h!.ContentDisposition,
+            owner: h!.Metadata?.owner,
+          });
+          expect(kept(head), name).toEqual(kept(src));
+          expect(kept(src).type, name).toBe('application/x-model');
+          expect(kept(src).owner, name).toBe('team-a');
+          expect(head!.Metadata?.['avfs-write'], name).toMatch(/^[A-Za-z0-9_-]{16}$/);
+          expect(sha(await readAll(big.fs, big.uri(`hdr-${name}-dst.bin`))), name).toBe(sha(data));
+        }
       } finally {
         await big.close();
       }
