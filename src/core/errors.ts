@@ -241,6 +241,7 @@ export function toFsError(
     cause: isFsError(err) ? err.cause : err,
     retryable: src?.retryable ?? RETRYABLE.has(code),
     detail: isFsError(err) ? err.detail : undefined,
+    name: isFsError(err) && err.name !== 'Error' ? err.name : undefined,
   });
 }
 
@@ -252,5 +253,21 @@ export function invalidPathError(path: unknown, syscall?: string): FsError {
   return fsError('ERR_INVALID_ARG_VALUE', {
     message: `The argument 'path' must be a string, Uint8Array, or URL without null bytes. Received ${shown}`,
     syscall,
+  });
+}
+
+/**
+ * An operation abandoned through an AbortSignal: ECANCELED, named `AbortError` as Node's and
+ * fetch's are, with the signal's reason as the cause.
+ */
+export function abortError(signal: AbortSignal, init: FsErrorInit = {}): FsError {
+  const reason: unknown = signal.reason;
+  return fsError('ECANCELED', {
+    ...init,
+    name: 'AbortError',
+    detail:
+      init.detail ??
+      `operation canceled${reason instanceof Error && reason.message ? ` (${reason.message})` : ''}`,
+    cause: reason,
   });
 }

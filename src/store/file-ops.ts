@@ -5,16 +5,15 @@
  */
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
 import picomatch from 'picomatch';
 import { errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
-import { copyByHandles, copyIntoStream, opened } from '../vfs/handle-copy.js';
-import { isTempName, pathExists, tempSibling, writeThroughTemp } from '../vfs/temp-write.js';
+import { ArtifactFile, type OpenMode } from './artifact-file.js';
+import { copyByHandles, copyIntoStream } from '../vfs/handle-copy.js';
+import { isTempName, pathExists, sweepTemps, writeThroughTemp } from '../vfs/temp-write.js';
 
 export { isTempName };
-
-export type OpenMode = 'r' | 'rb' | 'w' | 'wb' | 'a' | 'ab' | 'x' | 'xb';
+export { ArtifactFile, type OpenMode };
 
 export interface WalkOptions {
   /** Yield a directory before its subdirectories (default true). Pruning `dirnames` works top-down. */
@@ -25,182 +24,6 @@ export interface WalkOptions {
 
 /** A walk step: the directory, its subdirectory names, its file names (both sorted). */
 export type WalkEntry = [dirpath: string, dirnames: string[], filenames: string[]];
-
-/**
- * An open artifact file. Reading modes stream from the store; writing modes stream into it and
- * commit on `close()` (on object stores nothing is visible before then).
- */
-/** Keeps a read stream's early error from being uncaught; `read`, iteration and `stream()` surface it. */
-const ignoreUntilRead = (): void => undefined;
-
-export class ArtifactFile {
-  readonly path: string;
-  readonly mode: OpenMode;
-  readonly #fs: FsAdapter;
-  /** Where bytes go before commit: a hidden sibling on stores that write in place, else the path. */
-  readonly #target: string;
-  #readable: Readable | undefined;
-  #writable: Writable | undefined;
-  #done: Promise<void> | undefined;
-  #closed = false;
-
-  constructor(fs: FsAdapter, path: string, mode: OpenMode, atomic: boolean) {
-    this.#fs = fs;
-    this.path = path;
-    this.mode = mode;
-    const replaces = mode.startsWith('w') || mode.startsWith('x');
-    this.#target = replaces && !atomic ? tempSibling(path) : path;
-  }
-
-  get binary(): boolean {
-    return this.mode.endsWith('b');
-  }
-
-  get writable(): boolean {
-    return !this.mode.startsWith('r');
-  }
-
-  /** @internal Opens the underlying stream; rejects with the fs error (ENOENT, EISDIR, EEXIST…). */
-  async _open(): Promise<this> {
-    if (this.writable) {
-      if (
-        this.mode.startsWith('x') &&
-        this.#target !== this.path &&
-        (await pathExists(this.#fs, this.path))
-      ) {
-        throw fsError('EEXIST', { syscall: 'open', path: this.path });
-      }
-      const flags = this.mode.startsWith('a') ? 'a' : this.mode.startsWith('x') ? 'wx' : 'w';
-      const w = this.#fs.createWriteStream(this.#target, { flags });
-      this.#done = new Promise<void>((resolve, reject) => {
-        w.once('close', resolve);
-        w.once('error', reject);
-      });
-      this.#done.catch(() => undefined);
-      await opened(w);
-      this.#writable = w;
-    } else {
-      const r = this.#fs.createReadStream(this.path);
-      // An error while nobody is reading (the stream may fill its buffer as soon as it is open)
-      // must not be an uncaught 'error' event: the stream keeps it, and the next read throws it.
-      r.on('error', ignoreUntilRead);
-      await opened(r);
-      this.#readable = r;
-    }
-    return this;
-  }
-
-  /**
-   * The stream itself: a Readable for read modes, a Writable for write modes. The caller now
-   * handles its errors; one that already happened is thrown here (a piped errored stream would
-   * never end).
-   */
-  stream(): Readable | Writable {
-    if (this.#readable) {
-      this.#readable.off('error', ignoreUntilRead);
-      if (this.#readable.errored) throw this.#readable.errored;
-    }
-    return (this.#readable ?? this.#writable)!;
-  }
-
-  /** Reads everything left: a string in text mode, a Buffer in binary mode. */
-  async read(): Promise<string | Buffer> {
-    if (!this.#readable)
-      throw fsError('EBADF', {
-        syscall: 'read',
-        path: this.path,
-        detail: `file opened with mode '${this.mode}'`,
-      });
-    const chunks: Buffer[] = [];
-    for await (const c of this.#readable) chunks.push(c as Buffer);
-    const buf = Buffer.concat(chunks);
-    return this.binary ? buf : buf.toString('utf8');
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    if (!this.#readable) throw fsError('EBADF', { syscall: 'read', path: this.path });
-    for await (const c of this.#readable) yield c as Buffer;
-  }
-
-  /** Writes data, waiting for backpressure to clear. */
-  async write(data: string | Uint8Array): Promise<void> {
-    const w = this.#writable;
-    if (!w || this.#closed)
-      throw fsError('EBADF', {
-        syscall: 'write',
-        path: this.path,
-        detail: `file opened with mode '${this.mode}'`,
-      });
-    // A failed stream neither drains nor errors again: report its error instead of waiting forever.
-    const failed = (): Error | undefined =>
-      w.errored ??
-      (w.destroyed
-        ? fsError('EBADF', { syscall: 'write', path: this.path, detail: 'the write stream was closed' })
-        : undefined);
-    const before = failed();
-    if (before) throw before;
-    const ok = w.write(typeof data === 'string' ? Buffer.from(data) : data);
-    if (!ok) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          w.off('drain', onDrain);
-          w.off('error', onError);
-          w.off('close', onClose);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onDrain = (): void => done();
-        const onError = (err: Error): void => done(err);
-        const onClose = (): void => done(failed() ?? fsError('EBADF', { syscall: 'write', path: this.path }));
-        w.on('drain', onDrain);
-        w.on('error', onError);
-        w.on('close', onClose);
-      });
-    }
-    const after = failed();
-    if (after) throw after;
-  }
-
-  /** Commits a write (or releases a read). A failed commit rejects and leaves nothing behind. */
-  async close(): Promise<void> {
-    if (this.#closed) return this.#done;
-    this.#closed = true;
-    if (!this.#writable) {
-      this.#readable?.destroy();
-      return;
-    }
-    this.#writable.end();
-    try {
-      await this.#done;
-      if (this.#target !== this.path) {
-        if (this.mode.startsWith('x') && (await pathExists(this.#fs, this.path))) {
-          throw fsError('EEXIST', { syscall: 'open', path: this.path });
-        }
-        await this.#fs.promises.rename(this.#target, this.path);
-      }
-    } catch (err) {
-      await this.#cleanup();
-      throw err;
-    }
-  }
-
-  /** Abandons a write: nothing is committed, the destination stays absent or as it was. */
-  async abort(reason?: Error): Promise<void> {
-    this.#closed = true;
-    this.#writable?.destroy(reason ?? new Error('aborted'));
-    await this.#done?.catch(() => undefined);
-    await this.#cleanup();
-  }
-
-  async #cleanup(): Promise<void> {
-    if (this.#target !== this.path)
-      await this.#fs.promises.rm(this.#target, { force: true }).catch(() => undefined);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-}
 
 /** A file copied, or a directory made, by a cross-mount tree move (relative to the tree's root). */
 interface CopiedEntry {
@@ -291,13 +114,14 @@ export class FileOps {
    * - Onto an object store: the same reads, each block written into the store's write stream,
    *   which commits when it finishes or aborts the upload when destroyed (a FileHandle has no
    *   abort; see copyIntoStream).
-   * Either way a failure leaves `dst` absent or as it was.
+   * Either way a failure leaves `dst` absent or as it was; so does aborting `signal`, which rejects
+   * at once with ECANCELED (name `AbortError`) once the partial write is cleaned up.
    */
   async copyFrom(
     source: FileOps,
     src: string,
     dst: string,
-    options: { exclusive?: boolean; onBlock?: (block: Buffer) => void } = {},
+    options: { exclusive?: boolean; onBlock?: (block: Buffer) => void; signal?: AbortSignal } = {},
   ): Promise<number> {
     let bytes = 0;
     const onBlock = (b: Buffer): void => {
@@ -318,7 +142,7 @@ export class FileOps {
         await writeThroughTemp(
           this.fs,
           to,
-          (temp) => copyByHandles(source.fs, from, this.fs, temp, 'wx', onBlock),
+          (temp) => copyByHandles(source.fs, from, this.fs, temp, { onBlock, signal: options.signal }),
           { exclusive: options.exclusive ?? false, syscall: 'copyfile' },
         );
       } catch (err) {
@@ -333,8 +157,7 @@ export class FileOps {
         source.resolvePath(src, 'copyfile'),
         this.fs,
         this.resolvePath(dst, 'copyfile'),
-        options.exclusive ? 'wx' : 'w',
-        onBlock,
+        { flags: options.exclusive ? 'wx' : 'w', onBlock, signal: options.signal },
       );
     } catch (err) {
       throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });
@@ -485,6 +308,27 @@ export class FileOps {
     const st = await this.fs.promises.stat(full);
     if (!st.isDirectory()) throw fsError('ENOTDIR', { syscall: 'rmtree', path });
     await this.fs.promises.rm(full, { recursive: true });
+  }
+
+  /**
+   * Removes what writers killed outright left behind in `path` and every directory below it: the
+   * hidden temp files of stores that write in place (src/vfs/temp-write.ts says which are abandoned:
+   * a dead writer of this host at once, any other after `staleAfterMs`, default a day). Returns their
+   * full paths; with `dryRun` it only lists them. Stores that commit atomically have none (an empty
+   * list): an object store's unfinished multipart uploads are the store's to expire (S3's
+   * AbortIncompleteMultipartUpload lifecycle rule).
+   */
+  async sweep(path: string, options: { dryRun?: boolean; staleAfterMs?: number } = {}): Promise<string[]> {
+    if (this.atomicWrites) return [];
+    const full = this.resolvePath(path, 'scandir');
+    if (!(await this.fs.promises.stat(full)).isDirectory()) return [];
+    const found: string[] = [];
+    const fail = (err: Error): void => {
+      throw err;
+    };
+    for await (const [dir] of this.#walk(full, true, fail))
+      found.push(...(await sweepTemps(this.fs, dir, options)));
+    return found;
   }
 
   async stat(path: string): Promise<Stats> {

@@ -19,7 +19,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { fsError } from '../core/errors.js';
+import { abortError, fsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
 
 /** Bytes per read and per write. */
@@ -37,23 +37,32 @@ interface Handle {
   close(): Promise<void>;
 }
 
-/**
- * Copies `from` (in `src`) to `to` (in `dst`, created with `flags`, default `wx`). `onBlock` sees
- * every block in order, before it is written (hashing, progress); it must not keep the block.
- */
+/** How a copy runs. */
+export interface CopyOptions {
+  /** How the destination is opened (default `wx`: it must not exist). */
+  flags?: string;
+  /** Sees every block in order, before it is written (hashing, progress); must not keep it. */
+  onBlock?: ((block: Buffer) => void) | undefined;
+  /**
+   * Abandons the copy: it rejects at once with ECANCELED (name `AbortError`, the signal's reason as
+   * cause) and cleans up as any failure does (the upload aborted, nothing committed).
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/** Copies `from` (in `src`) to `to` (in `dst`) through two FileHandles. */
 export async function copyByHandles(
   src: FsAdapter,
   from: string,
   dst: FsAdapter,
   to: string,
-  flags = 'wx',
-  onBlock?: (block: Buffer) => void,
+  options: CopyOptions = {},
 ): Promise<void> {
-  await withSource(src, from, async (input) => {
-    const output = (await dst.promises.open(to, flags)) as unknown as Handle;
+  await withSource(src, from, options.signal, async (input) => {
+    const output = (await dst.promises.open(to, options.flags ?? 'wx')) as unknown as Handle;
     let failed = true;
     try {
-      await pump(input, (buf, n) => writeFull(output, buf, n), onBlock);
+      await pump(input, (buf, n) => writeFull(output, buf, n), options);
       failed = false;
     } finally {
       // A failed copy's error is the one that matters, not a close error after it.
@@ -68,8 +77,10 @@ export async function copyByHandles(
 async function withSource(
   src: FsAdapter,
   from: string,
+  signal: AbortSignal | undefined,
   copy: (input: Handle) => Promise<void>,
 ): Promise<void> {
+  if (signal?.aborted) throw abortError(signal);
   const input = (await src.promises.open(from, 'r')) as unknown as Handle;
   try {
     // A directory opens for reading on local disk; its handle's stat says what it is (no extra
@@ -92,28 +103,27 @@ export async function copyIntoStream(
   from: string,
   dst: FsAdapter,
   to: string,
-  flags = 'wx',
-  onBlock?: (block: Buffer) => void,
+  options: CopyOptions = {},
 ): Promise<void> {
-  await withSource(src, from, async (input) => {
-    const out = dst.createWriteStream(to, { flags }) as Writable;
+  await withSource(src, from, options.signal, async (input) => {
+    const out = dst.createWriteStream(to, { flags: options.flags ?? 'wx' }) as Writable;
     // Every error also reaches `opened`, a write's callback or `finished`; this keeps it from
     // being uncaught.
     out.on('error', () => undefined);
     try {
       // The destination's own refusal (EEXIST, ENOENT, EISDIR…) comes first, before any byte is
       // read or shown to `onBlock`; a later write to the destroyed stream would only say so.
-      await opened(out);
+      await abortable(opened(out), options.signal);
       await pump(
         input,
         (buf, n) =>
           new Promise<void>((resolve, reject) => {
             out.write(buf.subarray(0, n), (err) => (err ? reject(out.errored ?? err) : resolve()));
           }),
-        onBlock,
+        options,
       );
       out.end();
-      await finished(out);
+      await abortable(finished(out), options.signal);
     } catch (err) {
       const cause = out.errored ?? err;
       out.destroy(cause as Error);
@@ -146,11 +156,11 @@ export function opened(stream: Readable | Writable): Promise<void> {
 async function pump(
   input: Handle,
   write: (buf: Buffer, n: number) => Promise<void>,
-  onBlock?: (block: Buffer) => void,
+  { onBlock, signal }: CopyOptions,
 ): Promise<void> {
   let ready = Buffer.allocUnsafe(BLOCK);
   let spare = Buffer.allocUnsafe(BLOCK);
-  let n = await readFull(input, ready);
+  let n = await abortable(readFull(input, ready), signal);
   // Bounded: each pass consumes n > 0 bytes of the source, which ends (bytesRead 0).
   while (n > 0) {
     onBlock?.(ready.subarray(0, n));
@@ -158,10 +168,39 @@ async function pump(
     // A failed write (ENOSPC…) is reported at once, not after the read in flight; that read is
     // abandoned (its handle is closed next), so its own failure is not reported too.
     reading.catch(() => undefined);
-    await write(ready, n);
-    n = await reading;
+    await abortable(write(ready, n), signal);
+    n = await abortable(reading, signal);
     [ready, spare] = [spare, ready];
   }
+}
+
+/**
+ * `work`, or ECANCELED as soon as `signal` aborts: a stalled read or write does not hold an
+ * interrupted copy. The abandoned operation settles later on its own (its error is dropped).
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      work.catch(() => undefined);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 /** Fills `buf` from the handle's position (fewer bytes only at the end). */

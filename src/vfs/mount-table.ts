@@ -347,13 +347,9 @@ function createRoutingFs(table: MountTable): FsAdapter {
     // Into an object store: its write stream, which commits when it finishes (see handle-copy.ts).
     // A missing or directory source is found by opening it there (no extra request per copy).
     if (commitsOnClose(dst))
-      return copyIntoStream(
-        from.mount.adapter,
-        from.adapterPath,
-        dst,
-        to.adapterPath,
-        exclusive ? 'wx' : 'w',
-      );
+      return copyIntoStream(from.mount.adapter, from.adapterPath, dst, to.adapterPath, {
+        flags: exclusive ? 'wx' : 'w',
+      });
     const st = await from.mount.adapter.promises.stat(from.adapterPath);
     if (st.isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile' });
     const existing = await dst.promises.stat(to.adapterPath).catch((err: unknown) => {
