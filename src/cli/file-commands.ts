@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import type { Stats } from 'node:fs';
 import type { Command } from 'commander';
-import { fsError } from '../core/errors.js';
+import { abortError, fsError } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { isTempName, joinPath } from '../store/file-ops.js';
 import { activeStoreName } from '../store/stores.js';
@@ -18,10 +18,13 @@ import { copyFileBetween, ensureParent, listTree } from './transfer.js';
 export interface Context {
   out: Output;
   targets: Targets;
+  /** Aborted when the user interrupts a command that writes (see interrupt.ts). */
+  signal: AbortSignal;
 }
 
 type Action = (ctx: Context, ...args: never[]) => Promise<void>;
-export type Runner = (action: Action) => (...args: unknown[]) => Promise<void>;
+/** `writes`: the command cleans up after itself when interrupted (the exit waits for it). */
+export type Runner = (action: Action, how?: { writes?: boolean }) => (...args: unknown[]) => Promise<void>;
 
 interface Entry {
   name: string;
@@ -158,8 +161,10 @@ async function copyOne(
   dstFull: string,
   opts: { noClobber?: boolean; verify?: boolean },
   totals: Totals,
-  size: number,
+  st: Stats,
 ): Promise<void> {
+  if (ctx.signal.aborted) throw abortError(ctx.signal);
+  const size = st.size;
   const from = src.show(srcFull);
   const to = dst.show(dstFull);
   if (opts.noClobber && (await statOrNull({ store: dst.store, full: dstFull }))) {
@@ -170,7 +175,14 @@ async function copyOne(
   const result = await copyFileBetween(
     { store: src.store, full: srcFull },
     { store: dst.store, full: dstFull },
-    { size, verify: opts.verify ?? false, progress: progress.start(from, to, size) },
+    {
+      size,
+      verify: opts.verify ?? false,
+      progress: progress.start(from, to, size),
+      signal: ctx.signal,
+      // A FIFO or a device has no size to copy by: it is read until its end.
+      regular: st.isFile(),
+    },
   );
   totals.files++;
   totals.bytes += result.bytes;
@@ -192,14 +204,14 @@ async function copyAny(
   opts: { recursive?: boolean; noClobber?: boolean; verify?: boolean },
   totals: Totals,
 ): Promise<void> {
-  if (!st.isDirectory()) return copyOne(ctx, progress, src, src.full, dst, target, opts, totals, st.size);
+  if (!st.isDirectory()) return copyOne(ctx, progress, src, src.full, dst, target, opts, totals, st);
   if (!opts.recursive) throw fsError('EISDIR', { message: `EISDIR: '${src.spec}' is a directory (use -r)` });
   refuseInside(src, dst.store, target);
   const { files, dirs } = await listTree(src.store, src.full);
   for (const d of dirs) await dst.store.makedirs(d ? joinPath(target, d) : target);
   for (const f of files) {
     const s = await src.store.stat(joinPath(src.full, f));
-    await copyOne(ctx, progress, src, joinPath(src.full, f), dst, joinPath(target, f), opts, totals, s.size);
+    await copyOne(ctx, progress, src, joinPath(src.full, f), dst, joinPath(target, f), opts, totals, s);
   }
 }
 
@@ -273,6 +285,11 @@ async function copyFromStdin(ctx: Context, operands: string[], opts: { noClobber
   await ensureParent(dst.store, dst.full);
   const f = await dst.store.open(dst.full, 'wb');
   let bytes = 0;
+  // An interrupt ends the wait for more input too (a pipe may stay silent).
+  const stop = (): void => {
+    process.stdin.destroy(abortError(ctx.signal, { syscall: 'write', path: to }));
+  };
+  ctx.signal.addEventListener('abort', stop, { once: true });
   try {
     for await (const chunk of process.stdin) {
       bytes += (chunk as Buffer).length;
@@ -282,6 +299,8 @@ async function copyFromStdin(ctx: Context, operands: string[], opts: { noClobber
   } catch (err) {
     await f.abort(err instanceof Error ? err : undefined);
     throw err;
+  } finally {
+    ctx.signal.removeEventListener('abort', stop);
   }
   if (ctx.out.json) {
     ctx.out.event({ type: 'copied', src: '-', dst: to, bytes });
@@ -410,6 +429,18 @@ async function du(ctx: Context, specs: string[], opts: { human?: boolean }) {
   for (const r of rows) ctx.out.line(`${opts.human ? formatBytes(r.bytes) : r.bytes}\t${r.path}`);
 }
 
+/** `sweep`: the hidden temp files that killed writers left (FileOps.sweep), removed or listed. */
+async function sweep(ctx: Context, specs: string[], opts: { dryRun?: boolean }) {
+  const found: string[] = [];
+  for (const spec of specs.length ? specs : [await defaultOperand(undefined)]) {
+    const t = await ctx.targets.resolve(spec);
+    for (const p of await t.store.sweep(t.full, { dryRun: opts.dryRun ?? false })) found.push(t.show(p));
+  }
+  if (ctx.out.json) return ctx.out.data(opts.dryRun ? { abandoned: found } : { removed: found });
+  for (const p of found) ctx.out.line(p);
+  ctx.out.info(`${opts.dryRun ? 'found' : 'removed'} ${found.length} abandoned temp file(s)`);
+}
+
 export function addFileCommands(program: Command, run: Runner): void {
   program
     .command('ls')
@@ -435,13 +466,13 @@ export function addFileCommands(program: Command, run: Runner): void {
     .option('-r, --recursive', 'copy directories')
     .option('-n, --no-clobber', 'skip files that exist at the destination')
     .option('--verify', 'hash what was sent and read the destination back to compare (SHA-256)')
-    .action(run(cp as Action));
+    .action(run(cp as Action, { writes: true }));
   program
     .command('mv')
     .description('move or rename (across stores: copy, then delete the source)')
     .argument('<operands...>', 'SOURCE... DEST')
     .option('-n, --no-clobber', 'skip sources whose destination exists')
-    .action(run(mv as Action));
+    .action(run(mv as Action, { writes: true }));
   program
     .command('rm')
     .description('remove files (directories with -r)')
@@ -469,4 +500,12 @@ export function addFileCommands(program: Command, run: Runner): void {
     .argument('[paths...]')
     .option('-H, --human', 'sizes in KiB, MiB, GiB')
     .action(run(du as Action));
+  program
+    .command('sweep')
+    .description(
+      'remove the hidden temp files that killed writers left below a directory (the active store when none is given)',
+    )
+    .argument('[paths...]')
+    .option('-n, --dry-run', 'only list them')
+    .action(run(sweep as Action));
 }

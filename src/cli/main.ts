@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `avfs` bin. */
+import { Interrupt } from './interrupt.js';
 import { run } from './program.js';
 
 // A reader of our stdout that goes away (`avfs cat … | head`) ends the output, not with a stack trace.
@@ -8,6 +9,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-process.exitCode = await run(process.argv.slice(2));
+const interrupt = new Interrupt();
+interrupt.install();
+const code = await run(process.argv.slice(2), { interrupt });
+process.exitCode = interrupt.exitCode ?? code;
 // A flavor's SDK may keep sockets open for a moment; never let them hold the exit.
 setTimeout(() => process.exit(), 2000).unref();

@@ -7,6 +7,7 @@ import { errorCode } from '../core/errors.js';
 import { registerStoredSecrets } from '../store/stores.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { addFileCommands, type Context, type Runner } from './file-commands.js';
+import { Interrupt } from './interrupt.js';
 import { Output } from './output.js';
 import { addStoreCommands } from './store-commands.js';
 import { Targets } from './targets.js';
@@ -21,7 +22,8 @@ interface GlobalOptions {
 const VERSION = '0.1.0';
 
 /** Runs the CLI on `argv` (without `node` and the script); resolves to the exit code. */
-export async function run(argv: readonly string[]): Promise<number> {
+export async function run(argv: readonly string[], options: { interrupt?: Interrupt } = {}): Promise<number> {
+  const interrupt = options.interrupt ?? new Interrupt();
   // Until the options are parsed, --json and --no-color are read from argv (for commander's errors).
   let out = new Output({
     json: argv.includes('--json'),
@@ -32,14 +34,16 @@ export async function run(argv: readonly string[]): Promise<number> {
   const targets = new Targets();
 
   const runner: Runner =
-    (action) =>
+    (action, how = {}) =>
     async (...args: unknown[]) => {
       const cmd = args.at(-1) as Command;
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (g.configDir) process.env.ARTIFACT_VFS_CONFIG_DIR = g.configDir;
       out = new Output({ json: g.json ?? false, quiet: g.quiet ?? false, color: g.color ?? true });
-      const ctx: Context = { out, targets };
-      await (action as (ctx: Context, ...rest: unknown[]) => Promise<void>)(ctx, ...args);
+      const ctx: Context = { out, targets, signal: interrupt.signal };
+      const act = (): Promise<void> =>
+        (action as (ctx: Context, ...rest: unknown[]) => Promise<void>)(ctx, ...args);
+      await (how.writes ? interrupt.guard(act) : act());
     };
 
   const program = new Command('avfs')

@@ -33,10 +33,12 @@ export async function ensureParent(store: ArtifactStore, full: string): Promise<
 export async function copyFileBetween(
   from: { store: ArtifactStore; full: string },
   to: { store: ArtifactStore; full: string },
-  options: { size: number; verify: boolean; progress: Transfer },
+  options: { size: number; verify: boolean; progress: Transfer; signal?: AbortSignal; regular?: boolean },
 ): Promise<CopyResult> {
   await ensureParent(to.store, to.full);
-  if (from.store === to.store && !options.verify) {
+  // (node:fs's copyFile copies a FIFO's size, 0 bytes: anything but a regular file is streamed.)
+  if (from.store === to.store && !options.verify && options.regular !== false) {
+    // One call that commits whole or not at all (a server-side copy, or a temp file renamed).
     await from.store.copyfile(from.full, to.full, true);
     options.progress.done(options.size);
     return { bytes: options.size };
@@ -46,6 +48,7 @@ export async function copyFileBetween(
   let bytes: number;
   try {
     bytes = await to.store.copyFrom(from.store, from.full, to.full, {
+      signal: options.signal,
       onBlock: (block) => {
         hash?.update(block);
         seen += block.length;

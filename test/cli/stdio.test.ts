@@ -2,6 +2,7 @@
  * Smaller CLI points of issue 13 (item 13): `cp -` streams stdin into a file and `cp SRC -` a file
  * to stdout (both used to create a file named `-`), and a glob that matches nothing fails.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -41,6 +42,21 @@ describe('cp with - for stdin and stdout', () => {
     expect(r.code).toBe(0);
     expect(sha256(r.stdout)).toBe(sha256(bytes));
     expect(existsSync(path.join(store, '-'))).toBe(false);
+  });
+
+  it('cp of a FIFO inside one store copies what comes through it (node:fs copyFile copies 0 bytes of one)', async () => {
+    const fifo = path.join(store, 'pipe');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr.toString()}`);
+    await writeFile(path.join(store, 'from-fifo.bin'), 'old');
+    const bytes = randomBytes(3 * 1024 * 1024 + 11);
+    // The writer blocks until avfs opens the FIFO for reading.
+    const writing = writeFile(fifo, bytes);
+    const r = await run(['cp', 's:pipe', 's:from-fifo.bin']);
+    await writing;
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha256(await readFile(path.join(store, 'from-fifo.bin')))).toBe(sha256(bytes));
+    await rm(fifo);
   });
 
   it('refuses a directory on either side of -', async () => {
