@@ -444,7 +444,8 @@ describe('SocketGetHandler: lending body buffers to a consumer that gives them b
     });
     expect(sha(out)).toBe(sha(data));
     expect(kept).toHaveLength(2);
-    expect(kept.map((k) => k.chunk.buffer.byteLength)).toEqual([4 * MiB, 256 * 1024]);
+    // Which of the two is kept first depends on timing (a flush under load lends a 256 KiB view early).
+    expect(kept.map((k) => k.chunk.buffer.byteLength).sort((a, b) => a - b)).toEqual([256 * 1024, 4 * MiB]);
     for (const k of kept) expect(k.chunk.equals(k.copy)).toBe(true);
     // Not asked to lend: giving chunks back does nothing, every chunk has its own memory.
     const before = bodyBufferStats().reused;
