@@ -39,7 +39,7 @@ export async function copyFileBetween(
   // (node:fs's copyFile copies a FIFO's size, 0 bytes: anything but a regular file is streamed.)
   if (from.store === to.store && !options.verify && options.regular !== false) {
     // One call that commits whole or not at all (a server-side copy, or a temp file renamed).
-    await from.store.copyfile(from.full, to.full, true);
+    await from.store.copyfile(from.full, to.full, true, { signal: options.signal });
     options.progress.done(options.size);
     return { bytes: options.size };
   }

@@ -6,7 +6,7 @@
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import picomatch from 'picomatch';
-import { errorCode, fsError, toFsError } from '../core/errors.js';
+import { abortError, errorCode, fsError, toFsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
 import { ArtifactFile, type OpenMode } from './artifact-file.js';
 import { copyByHandles, copyIntoStream } from '../vfs/handle-copy.js';
@@ -85,10 +85,23 @@ export class FileOps {
   }
 
   /** Copies a file; refuses to replace an existing destination unless `overwrite`. */
-  async copyfile(src: string, dst: string, overwrite = false): Promise<void> {
+  /**
+   * Copies a file inside this store (server-side on object stores), replacing `dst` only with
+   * `overwrite`. An aborted `signal` stops it before it starts; on a store that writes in place, also
+   * after the bytes are copied and before they replace `dst` (ECANCELED, `dst` as it was). An object
+   * store's copy is one commit: once started it completes.
+   */
+  async copyfile(
+    src: string,
+    dst: string,
+    overwrite = false,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
     const from = this.resolvePath(src, 'copyfile');
     const to = this.resolvePath(dst, 'copyfile');
     if (this.atomicWrites) {
+      if (options.signal?.aborted)
+        throw abortError(options.signal, { syscall: 'copyfile', path: src, dest: dst });
       return this.fs.promises.copyFile(from, to, overwrite ? 0 : constants.COPYFILE_EXCL);
     }
     // Copy beside the destination, then rename: a failed copy never leaves a torn file.
@@ -97,7 +110,7 @@ export class FileOps {
         this.fs,
         to,
         (temp) => this.fs.promises.copyFile(from, temp, constants.COPYFILE_EXCL),
-        { exclusive: !overwrite, syscall: 'copyfile' },
+        { exclusive: !overwrite, syscall: 'copyfile', signal: options.signal },
       );
     } catch (err) {
       throw toFsError(err, { syscall: 'copyfile', path: src, dest: dst });

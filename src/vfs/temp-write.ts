@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { errorCode, fsError } from '../core/errors.js';
+import { abortError, errorCode, fsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
 
 /**
@@ -156,19 +156,24 @@ export async function pathExists(fs: FsAdapter, path: string): Promise<boolean> 
  *   file systems have no create-only rename in the fs API).
  * - Errors are the underlying ones (they may name the sibling): callers relabel them.
  * - The first such write into a directory in this process reclaims abandoned siblings there.
+ * - An aborted `signal` stops it before the fill, and after it: nothing is renamed into place.
  */
 export async function writeThroughTemp(
   fs: FsAdapter,
   dest: string,
   fill: (temp: string) => Promise<void>,
-  options: { exclusive?: boolean; syscall?: string } = {},
+  options: { exclusive?: boolean; syscall?: string; signal?: AbortSignal | undefined } = {},
 ): Promise<void> {
   const exists = (): Error => fsError('EEXIST', { syscall: options.syscall ?? 'open', path: dest });
+  const { signal } = options;
+  if (signal?.aborted) throw abortError(signal, { syscall: options.syscall, path: dest });
   if (options.exclusive && (await pathExists(fs, dest))) throw exists();
   await reclaimOnce(fs, dest);
   const temp = tempSibling(dest);
   try {
     await fill(temp);
+    // A fill that cannot stop midway (node:fs copyFile) is still not committed once aborted.
+    if (signal?.aborted) throw abortError(signal, { syscall: options.syscall, path: dest });
     if (options.exclusive && (await pathExists(fs, dest))) throw exists();
     await fs.promises.rename(temp, dest);
   } catch (err) {

@@ -12,7 +12,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
-import { createStore, createStoreFromFs, type ArtifactStore } from '../../src/index.js';
+import {
+  createMemoryFs,
+  createStore,
+  createStoreFromFs,
+  type ArtifactStore,
+  type FsAdapter,
+} from '../../src/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { isStaleTemp, isTempName, STALE_AFTER_MS, tempSibling } from '../../src/vfs/temp-write.js';
 import { rejection, sha256 } from './helpers.js';
@@ -193,6 +199,41 @@ describe('copies abandoned through an AbortSignal', () => {
     expect(err.message).toContain('stop now');
     expect(await readFile(dest, 'utf8')).toBe('old');
     expect(await readdir(dir)).toEqual(['big.bin']);
+  });
+
+  it('copyfile inside a store that writes in place: aborted during the copy, nothing replaces the destination', async () => {
+    const mem = createMemoryFs().fs;
+    mem.mkdirSync('/root', { recursive: true });
+    mem.writeFileSync('/root/src.bin', big);
+    mem.writeFileSync('/root/dst.bin', 'old');
+    const controller = new AbortController();
+    // node:fs copyFile cannot stop midway: the abort lands while it runs, and it completes.
+    const fs = {
+      ...mem,
+      promises: {
+        ...mem.promises,
+        copyFile: async (...args: Parameters<typeof mem.promises.copyFile>) => {
+          controller.abort(new Error('Ctrl-C'));
+          return mem.promises.copyFile(...args);
+        },
+      },
+    } as unknown as FsAdapter;
+    const inPlace = await createStoreFromFs({ fs, path: '/root' });
+    const err = await rejection(
+      inPlace.copyfile('/root/src.bin', '/root/dst.bin', true, { signal: controller.signal }),
+    );
+    expect(err.code).toBe('ECANCELED');
+    expect(err.path).toBe('/root/src.bin');
+    expect(mem.readFileSync('/root/dst.bin', 'utf8')).toBe('old');
+    expect((mem.readdirSync('/root') as string[]).sort()).toEqual(['dst.bin', 'src.bin']);
+    expect(
+      (
+        await rejection(
+          inPlace.copyfile('/root/src.bin', '/root/new.bin', true, { signal: controller.signal }),
+        )
+      ).code,
+    ).toBe('ECANCELED');
+    expect(mem.existsSync('/root/new.bin')).toBe(false);
   });
 
   it('onto an object store: ECANCELED and nothing committed', async () => {
