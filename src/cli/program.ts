@@ -87,14 +87,15 @@ export async function run(argv: readonly string[], options: { interrupt?: Interr
     await registerStoredSecrets().catch(() => undefined);
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
-    exitCode = report(out, err);
+    exitCode = report(out, err, interrupt.exitCode);
   } finally {
     await targets.closeAll();
   }
   return exitCode;
 }
 
-function report(out: Output, err: unknown): number {
+/** Prints the failure; `interrupted` is the exit code of a signal that ended the command. */
+function report(out: Output, err: unknown, interrupted?: number): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
     // `avfs` or `avfs store` alone prints the help on stderr: a usage error.
@@ -108,7 +109,8 @@ function report(out: Output, err: unknown): number {
     return EXIT_USAGE;
   }
   const message = err instanceof Error ? err.message : String(err);
-  out.error(message, errorCode(err), EXIT_FAILURE);
+  const code = interrupted ?? EXIT_FAILURE;
+  out.error(message, errorCode(err), code);
   if (process.env.AVFS_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  return EXIT_FAILURE;
+  return code;
 }
