@@ -8,13 +8,13 @@ import { createParentsOnWrite } from '../fs/auto-parents.js';
 import type { FsAdapter } from '../fs/types.js';
 import type { MountTable } from '../vfs/mount-table.js';
 
-export { runConformance, joinPath, OBJECT_STORE_CAPABILITIES } from '../../test/conformance/index.js';
+export { runConformance, joinPath, OBJECT_STORE_CAPABILITIES } from './conformance/index.js';
 export type {
   ConformanceCapabilities,
   ConformanceOptions,
   ConformanceTarget,
   SuiteContext,
-} from '../../test/conformance/index.js';
+} from './conformance/index.js';
 
 export interface MemoryMount {
   /** The normalised prefix, e.g. `s3://bucket`. */

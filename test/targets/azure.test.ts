@@ -4,7 +4,7 @@
  */
 import { azureFlavor } from '../../adapters/azure/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../../src/testing/conformance/index.js';
 import { createContainer, startAzurite } from '../emulators/azurite.js';
 
 runConformance({

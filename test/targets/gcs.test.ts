@@ -5,7 +5,7 @@
  */
 import { gcsFlavor } from '../../adapters/gcs/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../../src/testing/conformance/index.js';
 import { startGcsEmulator } from '../emulators/gcs/server.js';
 import { Storage } from '@google-cloud/storage';
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { localFlavor } from '../../adapters/local/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { runConformance } from '../conformance/index.js';
+import { runConformance } from '../../src/testing/conformance/index.js';
 
 runConformance({
   name: 'local',

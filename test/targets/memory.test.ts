@@ -3,7 +3,7 @@
  */
 import { createMemoryFs } from '../../adapters/memory/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { runConformance } from '../conformance/index.js';
+import { runConformance } from '../../src/testing/conformance/index.js';
 
 runConformance({
   name: 'memory',

@@ -6,7 +6,7 @@ import * as nodeFs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FsAdapter } from '../../src/fs/types.js';
-import { runConformance } from '../conformance/index.js';
+import { runConformance } from '../../src/testing/conformance/index.js';
 
 runConformance({
   name: 'node:fs',

@@ -6,7 +6,7 @@
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../../src/testing/conformance/index.js';
 
 runConformance({
   name: 'object (memory backend)',

@@ -5,7 +5,7 @@
  */
 import { s3Flavor } from '../../adapters/s3/index.js';
 import { MountTable } from '../../src/vfs/mount-table.js';
-import { OBJECT_STORE_CAPABILITIES, runConformance } from '../conformance/index.js';
+import { OBJECT_STORE_CAPABILITIES, runConformance } from '../../src/testing/conformance/index.js';
 import { startFauxqs } from '../emulators/fauxqs.js';
 import { radosgwSkipReason, startRadosgw } from '../emulators/radosgw.js';
 import { s3FlavorOptions, type S3Server } from '../emulators/s3-server.js';

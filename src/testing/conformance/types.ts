@@ -1,4 +1,4 @@
-import type { FsAdapter } from '../../src/fs/types.js';
+import type { FsAdapter } from '../../fs/types.js';
 
 /**
  * What a target declares it can do. A test that needs a capability the target lacks is skipped

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
-import type { FsAdapter } from '../../src/fs/types.js';
+import type { FsAdapter } from '../../fs/types.js';
 import type {
   ConformanceCapabilities,
   ConformanceOptions,

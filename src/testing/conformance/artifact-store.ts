@@ -3,8 +3,8 @@
  * run root: the same facade code every flavor uses, so what holds here holds for each of them.
  */
 import { expect, it } from 'vitest';
-import { createStoreFromFs, type ArtifactStore } from '../../src/store/artifact-store.js';
-import type { WalkEntry } from '../../src/store/file-ops.js';
+import { createStoreFromFs, type ArtifactStore } from '../../store/artifact-store.js';
+import type { WalkEntry } from '../../store/file-ops.js';
 import { expectFsError, makeTree, payload, sha256, sorted } from './helpers.js';
 import type { Topic } from './topics.js';
 import type { ConformanceTarget, SuiteContext } from './types.js';
