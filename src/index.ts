@@ -2,7 +2,7 @@
  * artifact-vfs: one Node-fs-compatible filesystem over local disk, memory and object stores, with
  * ZenML's Artifact Store API on top.
  */
-export { fs, vfs } from './default-vfs.js';
+export { fs, vfs } from './builtins.js';
 export { fileio } from './fileio.js';
 
 export { FsError, fsError, isFsError, toFsError, errorCode } from './core/errors.js';
@@ -69,29 +69,28 @@ export {
   registerFlavor,
 } from './store/defaults.js';
 
-export { localFlavor, localFs } from '../adapters/local/index.js';
-export { memoryFlavor, createMemoryFs, sharedMemoryFs } from '../adapters/memory/index.js';
 export {
+  localFlavor,
+  localFs,
+  memoryFlavor,
+  createMemoryFs,
+  sharedMemoryFs,
   s3Flavor,
   createS3Backend,
   S3Backend,
   mapS3Error,
   type S3BackendOptions,
-} from '../adapters/s3/index.js';
-export {
   gcsFlavor,
   createGcsBackend,
   GcsBackend,
   mapGcsError,
   type GcsBackendOptions,
-} from '../adapters/gcs/index.js';
-export {
   azureFlavor,
   createAzureBackend,
   AzureBackend,
   mapAzureError,
   type AzureBackendOptions,
-} from '../adapters/azure/index.js';
+} from './builtins.js';
 export {
   DEFAULT_STORE,
   activeStoreName,

@@ -3,6 +3,8 @@
  * line on stderr and an exit code (0 ok, 1 failure, 2 usage).
  */
 import { Command, CommanderError } from 'commander';
+// The built-in flavors, registered before any command looks one up.
+import '../builtins.js';
 import { errorCode } from '../core/errors.js';
 import { registerStoredSecrets } from '../store/stores.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';

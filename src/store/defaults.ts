@@ -1,28 +1,21 @@
 /**
- * Built-in flavors, the default registry, and the default local store at
+ * The default registry, and the default local store at
  * `<config dir>/artifact-vfs/local_stores/<uuid>` (the XDG config dir via env-paths), created on
  * first use. `ARTIFACT_VFS_CONFIG_DIR` moves the config dir; `ARTIFACT_VFS_LOCAL_STORE` points the
  * default store at a directory of your choice.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { localFlavor } from '../../adapters/local/index.js';
-import { memoryFlavor } from '../../adapters/memory/index.js';
-import { s3Flavor } from '../../adapters/s3/index.js';
-import { gcsFlavor } from '../../adapters/gcs/index.js';
-import { azureFlavor } from '../../adapters/azure/index.js';
 import { createStore, type ArtifactStore, type StoreOptions } from './artifact-store.js';
 import type { Flavor } from './flavor.js';
 import { FlavorRegistry } from './registry.js';
 import { configDir, readConfig, updateConfig, writeConfig, type ConfigFile } from './config-file.js';
 
+/**
+ * The process-wide flavor registry. The built-in flavors are registered by the composition root
+ * (src/builtins.ts), which every public entry point imports; this layer knows no flavor by name.
+ */
 export const defaultRegistry = new FlavorRegistry();
-defaultRegistry.register(localFlavor as unknown as Flavor);
-defaultRegistry.register(memoryFlavor as unknown as Flavor);
-// Cloud flavors load their SDK (an optional peer dependency) only when a store is created.
-defaultRegistry.register(s3Flavor as unknown as Flavor);
-defaultRegistry.register(gcsFlavor as unknown as Flavor);
-defaultRegistry.register(azureFlavor as unknown as Flavor);
 
 export function registerFlavor(flavor: Flavor, options?: { replace?: boolean }): void {
   defaultRegistry.register(flavor, options);

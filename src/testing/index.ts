@@ -1,8 +1,7 @@
 /**
  * `artifact-vfs/testing`: memory mounts for tests, and the conformance suite for flavor authors.
  */
-import { createMemoryFs } from '../../adapters/memory/index.js';
-import { vfs as defaultVfs } from '../default-vfs.js';
+import { createMemoryFs, vfs as defaultVfs } from '../builtins.js';
 import { formatLocation, parseLocation } from '../core/uri.js';
 import { createParentsOnWrite } from '../fs/auto-parents.js';
 import type { FsAdapter } from '../fs/types.js';

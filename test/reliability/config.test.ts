@@ -9,6 +9,8 @@
  * version, a stale lock); the config dir is byte for byte as it was after a failure; no lock is
  * left behind; and nothing hangs. Every config dir is a fresh mkdtemp scratch dir.
  */
+// The built-in flavors (the composition root registers them).
+import '../../src/builtins.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {

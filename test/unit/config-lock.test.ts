@@ -4,6 +4,8 @@
  * process, too old or dated ahead, not a lock at all) is broken, a live one is waited for a bounded
  * time and then refused with EBUSY naming it, and a failed change writes nothing.
  */
+// The built-in flavors (the composition root registers them).
+import '../../src/builtins.js';
 import {
   existsSync,
   mkdirSync,

@@ -3,6 +3,8 @@
  * is ERR_INVALID_CONFIG naming the file, the field and the fix, and nothing is ever written over
  * it (no `{"0":"o",…}` from `"stores":"oops"`, no store silently dropped).
  */
+// The built-in flavors (the composition root registers them).
+import '../../src/builtins.js';
 import {
   mkdirSync,
   mkdtempSync,

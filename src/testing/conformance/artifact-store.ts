@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { createStoreFromFs, type ArtifactStore } from '../../store/artifact-store.js';
 import type { WalkEntry } from '../../store/file-ops.js';
 import { expectFsError, makeTree, payload, sha256, sorted } from './helpers.js';
-import type { Topic } from './topics.js';
+import type { Topic } from './types.js';
 import type { ConformanceTarget, SuiteContext } from './types.js';
 
 async function storeFor(ctx: SuiteContext): Promise<{ t: ConformanceTarget; store: ArtifactStore }> {

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import type { Topic } from './topics.js';
+import type { Topic } from './types.js';
 import { allBytes, expectFsError, itIf, makeTree, payload, readAll, sha256 } from './helpers.js';
 
 export const topic: Topic = {

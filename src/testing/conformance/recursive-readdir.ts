@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import type { Topic } from './topics.js';
+import type { Topic } from './types.js';
 import { expectFsError, expectThrows, fromCallback, itIf, makeTree, sorted } from './helpers.js';
 
 export const topic: Topic = {

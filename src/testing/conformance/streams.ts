@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expect, it } from 'vitest';
-import type { Topic } from './topics.js';
+import type { Topic } from './types.js';
 import { allBytes, finishedAndClosed, makeTree, payload, readAll, sha256, streamError } from './helpers.js';
 import { itIf } from './helpers.js';
 

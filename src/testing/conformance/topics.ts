@@ -2,7 +2,7 @@
  * The conformance topics, in declaration order. Each topic is one file that declares its `it`
  * cases against `ctx.target()`; `runConformance` wraps every topic in its own `describe`.
  */
-import type { SuiteContext } from './types.js';
+import type { Topic } from './types.js';
 import { topic as stat } from './stat.js';
 import { topic as readdir } from './readdir.js';
 import { topic as mkdir } from './mkdir.js';
@@ -14,13 +14,6 @@ import { topic as fileHandle } from './file-handle.js';
 import { topic as recursiveReaddir } from './recursive-readdir.js';
 import { topic as errors } from './errors.js';
 import { topic as artifactStore } from './artifact-store.js';
-
-export interface Topic {
-  /** Shown as the `describe` title and usable in `runConformance(options, only)`. */
-  name: string;
-  /** Declares the topic's `it` cases; called once per target at collection time. */
-  declare(ctx: SuiteContext): void;
-}
 
 export const TOPICS: Topic[] = [
   stat,

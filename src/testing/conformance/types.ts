@@ -47,3 +47,11 @@ export interface SuiteContext {
   readonly caps: ConformanceCapabilities;
   target(): ConformanceTarget;
 }
+
+/** One conformance topic: a file that declares its `it` cases. */
+export interface Topic {
+  /** Shown as the `describe` title and usable in `runConformance(options, only)`. */
+  name: string;
+  /** Declares the topic's `it` cases; called once per target at collection time. */
+  declare(ctx: SuiteContext): void;
+}
