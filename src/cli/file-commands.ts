@@ -211,6 +211,13 @@ async function copyAny(
   for (const d of dirs) await dst.store.makedirs(d ? joinPath(target, d) : target);
   for (const f of files) {
     const s = await src.store.stat(joinPath(src.full, f));
+    // As cp -r: a FIFO, socket or device in a tree is not read (a FIFO nobody writes would block).
+    if (!s.isFile()) {
+      const shown = src.show(joinPath(src.full, f));
+      if (ctx.out.json) ctx.out.event({ type: 'skipped', src: shown, reason: 'not a regular file' });
+      else ctx.out.info(`skipped ${shown} (not a regular file)`);
+      continue;
+    }
     await copyOne(ctx, progress, src, joinPath(src.full, f), dst, joinPath(target, f), opts, totals, s);
   }
 }

@@ -1,10 +1,11 @@
 /**
  * Ctrl-C, SIGTERM and SIGHUP while the CLI writes. A command that writes (`cp`, `mv`) runs
  * {@link Interrupt.guard}ed: the first signal aborts its AbortSignal, the copy in flight rejects with
- * ECANCELED after cleaning up (a hidden temp file removed, a multipart upload aborted), and the
- * process exits 128 + the signal's number, as a shell reports a killed command. Cleanup is bounded
- * ({@link CLEANUP_GRACE_MS}); a second signal exits at once. A command that writes nothing exits at
- * the first signal, as it would by default.
+ * ECANCELED after cleaning up (a hidden temp file removed, a multipart upload aborted), and then
+ * the process ends by that same signal (re-raised with its default action), so the shell reports
+ * 128 + its number and a script stops. Cleanup is bounded ({@link CLEANUP_GRACE_MS}); a second
+ * signal ends the process at once. A command that writes nothing ends at the first signal, as it
+ * would by default.
  */
 import { constants } from 'node:os';
 
@@ -42,23 +43,36 @@ export class Interrupt {
 
   /**
    * Installs the handlers on this process (the `avfs` bin does; a library caller of `run` keeps its
-   * own). `exit` is process.exit, or a stand-in for tests.
+   * own). A command that writes nothing, or a second signal, ends the process at once through
+   * {@link die}.
    */
-  install(exit: (code: number) => void = (code) => process.exit(code)): void {
+  install(): void {
     for (const sig of SIGNALS) {
       process.on(sig, () => {
         const first = this.received === undefined;
         this.received ??= sig;
-        const code = this.exitCode!;
-        if (!first || this.#guards === 0) return exit(code);
+        if (!first || this.#guards === 0) return this.die();
         this.#controller.abort(new Error(`interrupted by ${sig}`));
         setTimeout(() => {
           process.stderr.write(
             `avfs: cleanup after ${sig} took over ${CLEANUP_GRACE_MS / 1000} s; exiting\n`,
           );
-          exit(code);
+          this.die();
         }, CLEANUP_GRACE_MS).unref();
       });
     }
+  }
+
+  /**
+   * Ends the process by the signal received, as its default action would: the shell sees a process
+   * killed by SIGINT (and stops a script, as it should), and nothing waits. `process.exit` would
+   * wait for the libuv threadpool, where a read of a silent FIFO or a hung network file system can
+   * block for ever.
+   */
+  die(): void {
+    const sig = this.received;
+    if (sig === undefined) return;
+    for (const s of SIGNALS) process.removeAllListeners(s);
+    process.kill(process.pid, sig);
   }
 }

@@ -12,6 +12,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const interrupt = new Interrupt();
 interrupt.install();
 const code = await run(process.argv.slice(2), { interrupt });
-process.exitCode = interrupt.exitCode ?? code;
+// Interrupted: cleaned up; now end by the signal itself (see Interrupt.die).
+interrupt.die();
+process.exitCode = code;
 // A flavor's SDK may keep sockets open for a moment; never let them hold the exit.
 setTimeout(() => process.exit(), 2000).unref();

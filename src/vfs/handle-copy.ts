@@ -88,7 +88,10 @@ async function withSource(
     if ((await input.stat()).isDirectory()) throw fsError('EISDIR', { syscall: 'copyfile', path: from });
     await copy(input);
   } finally {
-    await input.close().catch(() => undefined);
+    const closing = input.close().catch(() => undefined);
+    // Aborted: a read may still be pending (a silent FIFO, a hung mount), and a FileHandle's close
+    // waits for it. The copy's cleanup must not: the handle closes when that read returns.
+    if (!signal?.aborted) await closing;
   }
 }
 

@@ -2,13 +2,23 @@
  * Smaller CLI points of issue 13 (item 13): `cp -` streams stdin into a file and `cp SRC -` a file
  * to stdout (both used to create a file named `-`), and a glob that matches nothing fails.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avfs, avfsBytes, buildCli, BUILD_TIMEOUT_MS, ndjson, sha256, tempDir } from './helpers.js';
+import {
+  avfs,
+  avfsBytes,
+  buildCli,
+  BUILD_TIMEOUT_MS,
+  childEnv,
+  MAIN,
+  ndjson,
+  sha256,
+  tempDir,
+} from './helpers.js';
 
 let tmp: string;
 let cfg: string;
@@ -57,6 +67,48 @@ describe('cp with - for stdin and stdout', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(sha256(await readFile(path.join(store, 'from-fifo.bin')))).toBe(sha256(bytes));
     await rm(fifo);
+  });
+
+  it('cp -r skips a FIFO in the tree (not read, so a silent one cannot block) and copies the rest', async () => {
+    await mkdir(path.join(store, 'tree'), { recursive: true });
+    await writeFile(path.join(store, 'tree/a.txt'), 'a');
+    expect(spawnSync('mkfifo', [path.join(store, 'tree/p')]).status).toBe(0);
+    const r = await run(['--json', 'cp', '-r', 's:tree', 's:tree-copy']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ndjson(r.stdout)).toContainEqual(
+      expect.objectContaining({ type: 'skipped', reason: 'not a regular file' }),
+    );
+    expect(await readFile(path.join(store, 'tree-copy/a.txt'), 'utf8')).toBe('a');
+    expect(existsSync(path.join(store, 'tree-copy/p'))).toBe(false);
+  });
+
+  it('SIGINT ends a command blocked on a silent FIFO at once: cat at the first signal, cp after removing its temp file', async () => {
+    const fifo = path.join(store, 'silent');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // A writer that opens the FIFO and never writes: every read of it blocks in libuv's threadpool.
+    const writer = spawn('sh', ['-c', `exec sleep 60 > '${fifo}'`], { stdio: 'ignore' });
+    try {
+      await writeFile(path.join(store, 'kept.bin'), 'old');
+      for (const args of [
+        ['cat', 's:silent'],
+        ['cp', 's:silent', 's:kept.bin'],
+      ]) {
+        const child = spawn(process.execPath, [MAIN, ...args], { env: childEnv(cfg), stdio: 'ignore' });
+        const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+          child.on('close', (_c, sig) => resolve(sig)),
+        );
+        await new Promise((r) => setTimeout(r, 1500));
+        const sent = Date.now();
+        child.kill('SIGINT');
+        expect(await exited, args.join(' ')).toBe('SIGINT');
+        expect(Date.now() - sent, args.join(' ')).toBeLessThan(3000);
+      }
+      expect(await readFile(path.join(store, 'kept.bin'), 'utf8')).toBe('old');
+      expect((await readdir(store)).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    } finally {
+      writer.kill('SIGKILL');
+      await rm(fifo, { force: true });
+    }
   });
 
   it('refuses a directory on either side of -', async () => {
