@@ -12,6 +12,7 @@
  * id that was reused).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { abortError, errorCode, fsError } from '../core/errors.js';
 import type { FsAdapter } from '../fs/types.js';
@@ -20,13 +21,37 @@ import type { FsAdapter } from '../fs/types.js';
  * Hidden siblings that hold a write until it commits; listings never show them. The older form
  * without host and pid (`.name.avfs-<hex>.partial`) is still recognised, and reclaimed by age.
  */
-const TEMP_RE = /^\..*\.avfs-[0-9a-f]{8}(?:-([0-9a-f]{4})-([0-9]{1,10}))?\.partial$/s;
+const TEMP_RE = /^\..*\.avfs-[0-9a-f]{8}(?:-([0-9a-f]{8})-([0-9]{1,10}))?\.partial$/s;
 
 /** A sibling not written for this long is abandoned whoever wrote it (a day: no write idles that long). */
 export const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
 
-/** This host's tag in temp names: 4 hex digits of a hash of the host name (no name is disclosed). */
-const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 4);
+/**
+ * Who can judge a writer's process id: one process-id namespace of one running system. The tag
+ * hashes the host name, the machine id, the boot id and the pid namespace (8 hex digits; no name is
+ * disclosed), so containers that share a host name and a volume but not their pids (a Kubernetes
+ * pod's containers, `--uts host`), cloned machines and a reboot all look like another host, whose
+ * siblings are judged by age only.
+ */
+const HOST_TAG = createHash('sha256')
+  .update(
+    [
+      hostname(),
+      readOr(() => readFileSync('/etc/machine-id', 'utf8').trim()),
+      readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()),
+      readOr(() => readlinkSync('/proc/self/ns/pid')),
+    ].join('\0'),
+  )
+  .digest('hex')
+  .slice(0, 8);
+
+function readOr(read: () => string): string {
+  try {
+    return read();
+  } catch {
+    return '';
+  }
+}
 
 /** The longest file name, in bytes, that local file systems take (NAME_MAX). */
 const NAME_MAX = 255;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsAdapter } from '../../src/backend/create-fs-adapter.js';
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
@@ -22,6 +23,8 @@ import {
 import { MountTable } from '../../src/vfs/mount-table.js';
 import { isStaleTemp, isTempName, STALE_AFTER_MS, tempSibling } from '../../src/vfs/temp-write.js';
 import { rejection, sha256 } from './helpers.js';
+import { BUILD, buildCli, BUILD_TIMEOUT_MS } from '../cli/helpers.js';
+import { jailSkipReason } from '../cli/jail.js';
 
 let scratch: string;
 let store: ArtifactStore;
@@ -84,7 +87,7 @@ describe('temp sibling names', () => {
     const a = tempSibling('/d/model.bin');
     expect(a).not.toBe(tempSibling('/d/model.bin'));
     expect(a).toMatch(
-      new RegExp(`^/d/\\.model\\.bin\\.avfs-[0-9a-f]{8}-[0-9a-f]{4}-${process.pid}\\.partial$`),
+      new RegExp(`^/d/\\.model\\.bin\\.avfs-[0-9a-f]{8}-[0-9a-f]{8}-${process.pid}\\.partial$`),
     );
   });
 });
@@ -97,8 +100,8 @@ describe('abandoned siblings', () => {
     expect(isStaleTemp(path.basename(tempSibling('/d/f')), now, now)).toBe(false);
     expect(isStaleTemp(path.basename(tempSibling('/d/f')), now - STALE_AFTER_MS - 1, now)).toBe(true);
     // Another host's writer (a tag that is not ours) and the old name form: by age only.
-    const foreign = dead.replace(/-([0-9a-f]{4})-(\d+)\.partial$/, (_m, tag: string, pid: string) => {
-      const other = tag === '0000' ? '0001' : '0000';
+    const foreign = dead.replace(/-([0-9a-f]{8})-(\d+)\.partial$/, (_m, tag: string, pid: string) => {
+      const other = tag === '00000000' ? '00000001' : '00000000';
       return `-${other}-${pid}.partial`;
     });
     expect(isStaleTemp(foreign, now, now)).toBe(false);
@@ -259,4 +262,34 @@ describe('copies abandoned through an AbortSignal', () => {
     const f = await objects.open('s3://bucket/big.bin', 'rb');
     expect(sha256((await f.read()) as Buffer)).toBe(sha256(big));
   });
+});
+
+describe('the writer tag', () => {
+  const reason = jailSkipReason();
+  it.skipIf(reason !== undefined)(
+    `differs in another pid namespace of the same host, so its live writers are judged by age only${reason ? ` — skipped: ${reason}` : ''}`,
+    async () => {
+      await buildCli();
+      const probe = `import { tempSibling } from ${JSON.stringify(pathToFileURL(path.join(BUILD, 'src/vfs/temp-write.js')).href)}; process.stdout.write(tempSibling('/d/x'));`;
+      const tagOf = (prefix: string[]): string => {
+        const r = spawnSync(prefix[0]!, [
+          ...prefix.slice(1),
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          probe,
+        ]);
+        expect(r.status, r.stderr.toString()).toBe(0);
+        return /-([0-9a-f]{8})-\d+\.partial$/.exec(r.stdout.toString())![1]!;
+      };
+      const here = tagOf(['env']);
+      expect(tagOf(['env'])).toBe(here);
+      const inside = tagOf(['unshare', '--pid', '--fork']);
+      expect(inside).not.toBe(here);
+      // A sibling of that writer, whose pid means nothing here, is not stale while it is fresh.
+      const now = Date.now();
+      expect(isStaleTemp(`.x.avfs-0123abcd-${inside}-1.partial`, now, now)).toBe(false);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 });
