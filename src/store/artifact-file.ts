@@ -39,6 +39,10 @@ export class ArtifactFile {
   readonly #appendsInPlace: boolean;
   /** The file's size when the append opened; null when there was no file. */
   #sizeBefore: number | null = null;
+  /** The appended file as opened (device, inode): a rollback touches that file only. */
+  #appendedFile: { dev: number; ino: number } | undefined;
+  /** Bytes handed to the stream: an append rolls back at most these. */
+  #attempted = 0;
   #readable: Readable | undefined;
   /** The write stream once it is open (`#stream` from its creation, for the rollback). */
   #writable: Writable | undefined;
@@ -93,6 +97,14 @@ export class ArtifactFile {
       w.on('error', (err: Error) => this.#fail(err));
       try {
         await opened(w);
+        // (No file yet: a store that commits on close, where there is nothing to roll back.)
+        const st = this.#appendsInPlace
+          ? await this.#fs.promises.stat(this.path).catch((err: unknown) => {
+              if (errorCode(err) === 'ENOENT') return undefined;
+              throw err;
+            })
+          : undefined;
+        if (st) this.#appendedFile = { dev: st.dev, ino: st.ino };
       } catch (err) {
         this.#fail(err);
         await this.#undo();
@@ -159,7 +171,9 @@ export class ArtifactFile {
       await this.#undo();
       throw before;
     }
-    const ok = w.write(typeof data === 'string' ? Buffer.from(data) : data);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    this.#attempted += bytes.length;
+    const ok = w.write(bytes);
     // A failed stream neither drains nor errors again: 'close' ends the wait too.
     if (!ok) {
       await new Promise<void>((resolve) => {
@@ -223,7 +237,10 @@ export class ArtifactFile {
         if (this.mode.startsWith('x') && (await pathExists(this.#fs, this.path))) {
           throw fsError('EEXIST', { syscall: 'open', path: this.path });
         }
-        await this.#fs.promises.rename(this.#target, this.path);
+        await this.#fs.promises.rename(this.#target, this.path).catch((err: unknown) => {
+          // The hidden sibling is no name the caller knows.
+          throw toFsError(err, { syscall: 'rename', path: this.path });
+        });
       }
       if (this.#aborted) throw this.#aborted;
       this.#committed = true;
@@ -240,6 +257,12 @@ export class ArtifactFile {
    */
   async abort(reason?: Error): Promise<void> {
     if (this.#committed) return;
+    // close() already decides: once its commit is under way it cannot be recalled, and a failed
+    // close has rolled back. Either way abort reports nothing new, and never a false "not written".
+    if (this.#closing) {
+      await this.#closing.catch(() => undefined);
+      return;
+    }
     this.#closed = true;
     const w = this.#writable;
     if (!w) {
@@ -294,16 +317,38 @@ export class ArtifactFile {
     return this.#undoing;
   }
 
-  /** Truncates an append back to the size at open, or removes the file it created. */
+  /**
+   * Truncates an append back to the size at open, or removes the file it created, touching only
+   * this append's bytes: nothing when the path now holds another file (one renamed over it), and
+   * an EIO (the append stays) when the file holds more than it and this append's bytes (another
+   * writer appended meanwhile). A check and a truncate are two steps: a writer appending between
+   * them is cut off.
+   */
   async #restoreSize(): Promise<void> {
     const before = this.#sizeBefore;
-    const now = await this.#size();
-    // Untouched (nothing written, or an object store, where nothing was committed): no request.
-    if (now === null || (before !== null && now <= before)) return;
+    const ours = this.#attempted;
+    let now: { size: number; dev: number; ino: number };
+    try {
+      now = await this.#fs.promises.stat(this.path);
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    const mine = this.#appendedFile;
+    if (!mine || now.dev !== mine.dev || now.ino !== mine.ino) return;
+    if (now.size > (before ?? 0) + ours) {
+      if (ours === 0) return;
+      throw fsError('EIO', {
+        syscall: 'write',
+        path: this.path,
+        detail: `another writer appended meanwhile: the ${ours} bytes of this append could not be rolled back`,
+      });
+    }
     if (before === null) {
       await this.#fs.promises.rm(this.path, { force: true });
       return;
     }
+    if (now.size <= before) return;
     const h = await this.#fs.promises.open(this.path, 'r+');
     try {
       await h.truncate(before);

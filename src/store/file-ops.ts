@@ -156,7 +156,7 @@ export class FileOps {
           this.fs,
           to,
           (temp) => copyByHandles(source.fs, from, this.fs, temp, { onBlock, signal: options.signal }),
-          { exclusive: options.exclusive ?? false, syscall: 'copyfile' },
+          { exclusive: options.exclusive ?? false, syscall: 'copyfile', signal: options.signal },
         );
       } catch (err) {
         // The caller's names, not the fs paths or the hidden sibling's.

@@ -126,7 +126,8 @@ export async function copyIntoStream(
         options,
       );
       out.end();
-      await abortable(finished(out), options.signal);
+      // The commit is under way and cannot be recalled: its outcome, not the abort, is the answer.
+      await finished(out);
     } catch (err) {
       const cause = out.errored ?? err;
       out.destroy(cause as Error);

@@ -291,3 +291,80 @@ describe('ArtifactFile over memfs itself', () => {
     },
   );
 });
+
+/** The review's cases: a rollback undoes this append's bytes only, and never contradicts a commit. */
+describe.each(disks)('ArtifactFile rollback touches only its own bytes (%s)', (_name, makeDisk) => {
+  it('an append that wrote nothing leaves another appender’s bytes when aborted', async () => {
+    const d = await makeDisk();
+    d.put('log', Buffer.from('header\n'));
+    const a = await d.store.open('log', 'ab');
+    const b = await d.store.open('log', 'ab');
+    await b.write('record of b\n');
+    await b.close();
+    await a.abort();
+    expect(d.read('log')?.toString()).toBe('header\nrecord of b\n');
+  });
+
+  it('a file renamed over the appended path is not ours: abort leaves it whole', async () => {
+    const d = await makeDisk();
+    d.put('log', Buffer.from('abc'));
+    const a = await d.store.open('log', 'ab');
+    await a.write(' C');
+    // Another writer replaces the file (temp file renamed into place).
+    const w = await d.store.open('log', 'wb');
+    await w.write('someone else’s whole new file');
+    await w.close();
+    await a.abort();
+    expect(d.read('log')?.toString()).toBe('someone else’s whole new file');
+    const fresh = await d.store.open('new-log', 'ab');
+    await fresh.write('x');
+    const other = await d.store.open('new-log', 'wb');
+    await other.write('committed by another writer');
+    await other.close();
+    await fresh.abort();
+    expect(d.read('new-log')?.toString()).toBe('committed by another writer');
+  });
+
+  it('another writer appending after this append: abort rejects with EIO and removes nothing', async () => {
+    const d = await makeDisk();
+    d.put('log', Buffer.from('header\n'));
+    const a = await d.store.open('log', 'ab');
+    await a.write('mine\n');
+    const b = await d.store.open('log', 'ab');
+    await b.write('theirs\n');
+    await b.close();
+    // (A's stream may still hold its bytes: give them time to reach the file.)
+    await eventually(() => expect(d.read('log')?.length).toBe('header\nmine\ntheirs\n'.length));
+    const err = await rejection(a.abort());
+    expect(err.code).toBe('EIO');
+    expect(err.path).toBe(a.path);
+    expect(err.message).toMatch(/another writer appended/);
+    expect(d.read('log')?.toString()).toContain('theirs\n');
+  });
+
+  it('abort() during a close() that commits waits for it: both agree the write happened', async () => {
+    const d = await makeDisk();
+    d.put('a.txt', Buffer.from('OLD'));
+    const f = await d.store.open('a.txt', 'wb');
+    await f.write('NEW CONTENT');
+    const closing = f.close();
+    await f.abort();
+    await closing;
+    expect(d.read('a.txt')?.toString()).toBe('NEW CONTENT');
+    expect(d.list()).toEqual(['a.txt']);
+  });
+});
+
+it('a failed rename on close names the caller’s path, not the hidden sibling', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'avfs-rollback-'));
+  scratch.push(dir);
+  const store = await createStoreFromFs({ fs: nodeFs as unknown as FsAdapter, path: dir });
+  const f = await store.open(path.join(dir, 'adir'), 'wb');
+  await f.write('x');
+  nodeFs.mkdirSync(path.join(dir, 'adir'));
+  nodeFs.writeFileSync(path.join(dir, 'adir', 'inside'), 'keep');
+  const err = await rejection(f.close());
+  expect(err.path).toBe(path.join(dir, 'adir'));
+  expect(err.message).not.toMatch(/\.partial/);
+  expect(nodeFs.readdirSync(dir)).toEqual(['adir']);
+});
