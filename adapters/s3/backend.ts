@@ -12,7 +12,7 @@ import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import type * as S3 from '@aws-sdk/client-s3';
 import { crc32, crcFromBase64, crcToBase64 } from '../../src/core/crc32.js';
-import { fsError, isFsError } from '../../src/core/errors.js';
+import { errorCode, fsError, isFsError } from '../../src/core/errors.js';
 import {
   createMultipartWriter,
   S3_LIMITS,
@@ -738,7 +738,27 @@ export class S3Backend implements Backend {
   }
 
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
-    const ifNoneMatch = options.ifNoneMatch === true;
+    // The headers come from a HEAD and the bytes from the copy: `CopySourceIfMatch` ties them to
+    // one version of the source. Replaced in between (a 412), the copy starts again from a new HEAD.
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#sourceHead(from, to);
+      try {
+        return await this.#copyVersion(from, to, head, options);
+      } catch (err) {
+        // EEXIST: a 412, from If-None-Match or from the source's If-Match; EAGAIN: replaced.
+        const code = errorCode(err);
+        if (
+          attempt < 3 &&
+          (code === 'EEXIST' || code === 'EAGAIN') &&
+          (await this.#sourceHead(from, to)).ETag !== head.ETag
+        )
+          continue;
+        throw err;
+      }
+    }
+  }
+
+  async #sourceHead(from: string, to: string): Promise<S3.HeadObjectCommandOutput> {
     let head: S3.HeadObjectCommandOutput | undefined;
     try {
       head = await this.#commitIo(from).head();
@@ -746,6 +766,16 @@ export class S3Backend implements Backend {
       throw mapS3Error(err, { syscall: 'copyfile', path: this.#path(from) });
     }
     if (!head) throw fsError('ENOENT', { syscall: 'copyfile', path: this.#path(from), dest: this.#path(to) });
+    return head;
+  }
+
+  async #copyVersion(
+    from: string,
+    to: string,
+    head: S3.HeadObjectCommandOutput,
+    options: CopyOptions,
+  ): Promise<void> {
+    const ifNoneMatch = options.ifNoneMatch === true;
     const size = head.ContentLength ?? 0;
     const writeId = randomBytes(12).toString('base64url');
     const headers = {
@@ -755,16 +785,19 @@ export class S3Backend implements Backend {
       ContentLanguage: head.ContentLanguage,
       CacheControl: head.CacheControl,
       Expires: head.Expires,
+      // The source's CRC32 describes these very bytes (If-Match); its write id is the source's own.
       Metadata: { ...head.Metadata, [WRITE_META]: writeId },
     };
+    const ifMatch = head.ETag ? { CopySourceIfMatch: head.ETag } : {};
     const sent: Sent = { size, crc32: undefined, token: writeId };
     const source = `${this.bucket}/${encodeKey(from)}`;
     if (size <= (this.#opts.multipartCopyThreshold ?? COPY_LIMIT)) {
-      await this.#send(
+      const r = await this.#send<S3.CopyObjectCommandOutput | undefined>(
         new this.#sdk.CopyObjectCommand({
           Bucket: this.bucket,
           Key: to,
           CopySource: source,
+          ...ifMatch,
           MetadataDirective: 'REPLACE',
           ...headers,
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
@@ -774,7 +807,21 @@ export class S3Backend implements Backend {
       ).catch(async (err: unknown) => {
         if (!mayHaveCommitted(err)) throw err;
         await recoverCommit(err, sent, this.#commitIo(to));
+        return undefined;
       });
+      // Servers that ignore x-amz-copy-source-if-match (radosgw 16.2, fauxqs) copy whatever the
+      // source holds now: a single-part source's ETag is its MD5, and so is the copy's, so a copy
+      // of other bytes is seen here and done again with that version's headers.
+      // (Quoted or not, as servers differ.)
+      const copied = unquote(r?.CopyObjectResult?.ETag);
+      const expected = unquote(head.ETag);
+      if (copied && expected && !expected.includes('-') && copied !== expected)
+        throw fsError('EAGAIN', {
+          syscall: 'copyfile',
+          path: this.#path(from),
+          dest: this.#path(to),
+          detail: 'the source was replaced during the copy',
+        });
       return;
     }
     if (this.#opts.uploadPartCopy === false) {
@@ -794,7 +841,7 @@ export class S3Backend implements Backend {
       }
       return;
     }
-    await this.#multipartCopy(source, to, sent, ifNoneMatch, headers);
+    await this.#multipartCopy(source, to, sent, ifNoneMatch, headers, ifMatch);
   }
 
   async #multipartCopy(
@@ -803,6 +850,7 @@ export class S3Backend implements Backend {
     sent: Sent,
     ifNoneMatch: boolean,
     headers: Omit<S3.CreateMultipartUploadCommandInput, 'Bucket' | 'Key'>,
+    ifMatch: { CopySourceIfMatch?: string },
   ): Promise<void> {
     const size = sent.size;
     const partSize = Math.max(this.#opts.copyPartSize ?? 512 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
@@ -823,6 +871,7 @@ export class S3Backend implements Backend {
             UploadId: uploadId,
             PartNumber: n,
             CopySource: source,
+            ...ifMatch,
             CopySourceRange: `bytes=${start}-${end}`,
           }),
           'copyfile',
@@ -856,6 +905,10 @@ export class S3Backend implements Backend {
     this.#client.destroy();
     for (const a of this.#agents) a.destroy();
   }
+}
+
+function unquote(etag: string | undefined): string | undefined {
+  return etag?.replace(/^"|"$/g, '');
 }
 
 /** CopySource wants the key URL-encoded, with its slashes kept. */

@@ -793,6 +793,51 @@ for (const entry of servers) {
       }
     });
 
+    it('a source replaced between the copy’s HEAD and its CopyObject: the copy holds one version, headers and bytes alike, and reads back', async () => {
+      await r.raw.send(
+        new PutObjectCommand({
+          Bucket: r.bucket,
+          Key: 'race-src.txt',
+          Body: 'version one of the source',
+          ContentType: 'text/plain',
+          Metadata: { owner: 'alice' },
+        }),
+      );
+      // The CopyObject is held while another writer replaces the source.
+      r.proxy.setRules([
+        {
+          match: (req, url) =>
+            req.method === 'PUT' &&
+            !!req.headers['x-amz-copy-source'] &&
+            url.pathname.endsWith('race-dst.txt'),
+          fault: { kind: 'stall', ms: 400 },
+        },
+      ]);
+      const copying = r.fs.promises.copyFile(r.uri('race-src.txt'), r.uri('race-dst.txt'));
+      await sleep(100);
+      const v2 = 'VERSION TWO, written by someone else';
+      await r.raw.send(
+        new PutObjectCommand({
+          Bucket: r.bucket,
+          Key: 'race-src.txt',
+          Body: v2,
+          ContentType: 'application/json',
+          Metadata: { owner: 'bob' },
+        }),
+      );
+      await copying;
+      r.proxy.setRules([]);
+      const head = await r.raw.send(new HeadObjectCommand({ Bucket: r.bucket, Key: 'race-dst.txt' }));
+      const body = await r.fs.promises.readFile(r.uri('race-dst.txt'), 'utf8');
+      // One version whole: the source as it is once the copy is done (a copy seen to hold other
+      // bytes than its HEAD's is done again).
+      expect({ body, type: head.ContentType, owner: head.Metadata?.owner }).toEqual({
+        body: v2,
+        type: 'application/json',
+        owner: 'bob',
+      });
+    });
+
     it("create-only ('wx') refuses an existing key; where the server enforces If-None-Match, a racing writer loses with EEXIST", async () => {
       await r.fs.promises.writeFile(r.uri('once.txt'), 'first');
       await expect(
