@@ -379,19 +379,31 @@ export function createMultipartWriter<U>(
     segHeld += n;
   }
 
-  /** Records the first failure and aborts the upload right away (no parts left behind). */
+  /**
+   * Records the first failure and aborts the upload right away: at once, so the upload is gone even
+   * if this process ends before its parts in flight return (an interrupted CLI gives cleanup 10 s;
+   * a part on a slow link takes longer), and again once they have, so a part that landed after the
+   * first abort is freed too (S3 documents that an abort may have to be repeated). No parts are
+   * left behind.
+   */
   function fail(err: unknown): void {
     if (failure !== undefined) return;
     failure = err;
     wake(); // a write waiting for memory or a slot rejects now
-    cleanup = (async () => {
-      await Promise.allSettled([...inflight]);
-      if (!upload) return;
+    const abort = async (): Promise<void> => {
       try {
-        await service.abort(uploadId ?? (await upload));
+        await service.abort(uploadId ?? (await upload!));
       } catch {
         // initiate failed (nothing to abort) or abort failed: the original error is what matters
       }
+    };
+    cleanup = (async () => {
+      if (!upload) return;
+      const pending = [...inflight];
+      await abort();
+      if (pending.length === 0) return;
+      await Promise.allSettled(pending);
+      await abort();
     })();
   }
 
