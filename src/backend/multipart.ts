@@ -321,6 +321,9 @@ export function createMultipartWriter<U>(
   let upload: Promise<U> | undefined;
   let uploadId: U | undefined;
   const inflight = new Set<Promise<void>>();
+  /** The upload's abort was sent; a part that still lands after it needs another (see `fail`). */
+  let abortSent = false;
+  let landedAfterAbort = false;
   const done: { partNumber: number; token: string; crc32: number; size: number }[] = [];
   let failure: unknown;
   let cleanup: Promise<void> | undefined;
@@ -382,9 +385,8 @@ export function createMultipartWriter<U>(
   /**
    * Records the first failure and aborts the upload right away: at once, so the upload is gone even
    * if this process ends before its parts in flight return (an interrupted CLI gives cleanup 10 s;
-   * a part on a slow link takes longer), and again once they have, so a part that landed after the
-   * first abort is freed too (S3 documents that an abort may have to be repeated). No parts are
-   * left behind.
+   * a part on a slow link takes longer), and again if one of them landed after all, so its storage
+   * is freed too (S3 documents that an abort may have to be repeated). No parts are left behind.
    */
   function fail(err: unknown): void {
     if (failure !== undefined) return;
@@ -400,10 +402,11 @@ export function createMultipartWriter<U>(
     cleanup = (async () => {
       if (!upload) return;
       const pending = [...inflight];
+      abortSent = true;
       await abort();
-      if (pending.length === 0) return;
       await Promise.allSettled(pending);
-      await abort();
+      // Only a part that landed after the first abort can hold storage again.
+      if (landedAfterAbort) await abort();
     })();
   }
 
@@ -494,6 +497,7 @@ export function createMultipartWriter<U>(
         const started = performance.now();
         const res = await withRetry(() => calls.uploadPart(id, n, part.body, { crc32: partCrc }));
         done.push({ partNumber: n, token: res.token, crc32: partCrc, size: length });
+        if (abortSent) landedAfterAbort = true;
         const seconds = (performance.now() - started) / 1000;
         if (options.growAbove !== undefined && length >= grown && length >= options.growAbove * seconds)
           grown = Math.min(growCap, grown * 2);
