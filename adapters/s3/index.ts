@@ -140,7 +140,7 @@ export const s3Flavor = defineFlavor({
     offThreadWrites: {
       type: 'boolean',
       description:
-        'Plain-HTTP part bodies written on the libuv threadpool beside the thread that checksums the next part (default true)',
+        'Plain-HTTP part bodies written on the libuv threadpool beside the thread that checksums the next part (default false: an early S3 answer can hang it; see the S3 README)',
     },
   },
   async create(config) {

