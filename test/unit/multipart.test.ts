@@ -861,7 +861,7 @@ describe('core crc32 / crc32c', () => {
 });
 
 describe('multipart writer: aborting with parts in flight', () => {
-  it('sends the abort at once, before the parts in flight return, and again once they have', async () => {
+  it('sends the abort at once, before the parts in flight return, and again if one landed after it', async () => {
     const svc = recorder();
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -889,7 +889,7 @@ describe('multipart writer: aborting with parts in flight', () => {
     expect(events.filter((e) => e.endsWith('returned'))).toEqual([]);
     release();
     await aborting;
-    // …and once more after they returned: a part that landed after the first abort is freed too.
+    // …and once more, as that part landed after the first abort: its storage is freed too.
     expect(events.at(-1)).toBe('abort');
     expect(events.filter((e) => e === 'abort')).toHaveLength(2);
     expect(svc.completed).toBeUndefined();
