@@ -908,7 +908,7 @@ describe('SocketGetHandler.send: request bodies (S3 parts)', () => {
     'off-thread writes hang intermittently after an early answer (known bug; offThreadWrites is opt-in)';
   for (const offThreadWrites of [true, false]) {
     it.skipIf(offThreadWrites)(
-      `an answer sent before the body was read (403, then a half-close, a close, or silence) is what the caller gets, and the socket is not reused (${offThreadWrites ? `off-thread writes — skipped: ${offThreadHang}` : 'main-thread writes'})`,
+      `an answer sent before the body was read (403, then a half-close, a close, or silence) is what the caller gets, and the socket is not reused (${offThreadWrites ? 'off-thread' : 'main-thread'} writes)${offThreadWrites ? ` — skipped: ${offThreadHang}` : ''}`,
       async () => {
         const xml = '<Error><Code>AccessDenied</Code><Message>no</Message></Error>';
         for (const then of ['half-close', 'close', 'stall'] as const) {
