@@ -6,8 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from 'fauxqs';
 import { createBucketVia, type S3Server } from './s3-server.js';
 
-export async function startFauxqs(): Promise<S3Server> {
-  const app = buildApp({ logger: false });
+/** `s3Store`: fauxqs's own store object, for a caller that inspects what it holds (open uploads). */
+export async function startFauxqs(options: { s3Store?: object } = {}): Promise<S3Server> {
+  const app = buildApp({
+    logger: false,
+    ...(options.s3Store ? { stores: { s3Store: options.s3Store } as never } : {}),
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   let stopped = false;
